@@ -1,0 +1,265 @@
+//! The register bytecode: what the compiler emits and the VM runs.
+//!
+//! A [`Program`] is evaluated over blocks of elements. Its registers are block buffers, one
+//! element per lane of the block; its array inputs are read a block at a time; constants and
+//! scalar variables live in *scalar slots* and are never expanded to blocks. Work that depends on
+//! scalars only (e.g. `k*2` with a scalar `k`) is hoisted into the *prologue*, which runs once per
+//! evaluation and writes scalar slots; the *body* runs once per block and writes registers.
+
+use crate::types::{DType, Scalar};
+use std::fmt::{self, Write as _};
+
+macro_rules! ops {
+    ($($(#[$doc:meta])* $variant:ident = $name:literal, $arity:literal;)*) => {
+        /// An operation: a NumPy ufunc, or one of the few non-ufunc operations ndexpr needs.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Op { $($(#[$doc])* $variant),* }
+
+        impl Op {
+            pub const ALL: &'static [Op] = &[$(Op::$variant),*];
+
+            /// The lowercase name, used by the disassembly (NumPy's ufunc name where there is one).
+            pub fn name(self) -> &'static str {
+                match self { $(Op::$variant => $name),* }
+            }
+
+            /// The number of operands.
+            pub fn arity(self) -> usize {
+                match self { $(Op::$variant => $arity),* }
+            }
+        }
+    };
+}
+
+ops! {
+    // Arithmetic.
+    Negative = "negative", 1;
+    Positive = "positive", 1;
+    Add = "add", 2;
+    Subtract = "subtract", 2;
+    Multiply = "multiply", 2;
+    TrueDivide = "divide", 2;
+    FloorDivide = "floor_divide", 2;
+    Remainder = "remainder", 2;
+    Power = "power", 2;
+    Square = "square", 1;
+    Reciprocal = "reciprocal", 1;
+    Absolute = "absolute", 1;
+    Sign = "sign", 1;
+    // Bitwise (on bool: logical).
+    BitwiseAnd = "bitwise_and", 2;
+    BitwiseOr = "bitwise_or", 2;
+    BitwiseXor = "bitwise_xor", 2;
+    Invert = "invert", 1;
+    LeftShift = "left_shift", 2;
+    RightShift = "right_shift", 2;
+    // Comparisons and logic: the output is bool.
+    Less = "less", 2;
+    LessEqual = "less_equal", 2;
+    Greater = "greater", 2;
+    GreaterEqual = "greater_equal", 2;
+    Equal = "equal", 2;
+    NotEqual = "not_equal", 2;
+    LogicalAnd = "logical_and", 2;
+    LogicalOr = "logical_or", 2;
+    LogicalNot = "logical_not", 1;
+    IsNan = "isnan", 1;
+    IsFinite = "isfinite", 1;
+    IsInf = "isinf", 1;
+    SignBit = "signbit", 1;
+    // Floating-point functions.
+    Sqrt = "sqrt", 1;
+    Cbrt = "cbrt", 1;
+    Exp = "exp", 1;
+    Exp2 = "exp2", 1;
+    Expm1 = "expm1", 1;
+    Log = "log", 1;
+    Log2 = "log2", 1;
+    Log10 = "log10", 1;
+    Log1p = "log1p", 1;
+    Sin = "sin", 1;
+    Cos = "cos", 1;
+    Tan = "tan", 1;
+    Arcsin = "arcsin", 1;
+    Arccos = "arccos", 1;
+    Arctan = "arctan", 1;
+    Sinh = "sinh", 1;
+    Cosh = "cosh", 1;
+    Tanh = "tanh", 1;
+    Arcsinh = "arcsinh", 1;
+    Arccosh = "arccosh", 1;
+    Arctanh = "arctanh", 1;
+    Arctan2 = "arctan2", 2;
+    Hypot = "hypot", 2;
+    Fmod = "fmod", 2;
+    Nextafter = "nextafter", 2;
+    Copysign = "copysign", 2;
+    Maximum = "maximum", 2;
+    Minimum = "minimum", 2;
+    // Rounding: `round` is `np.rint` (half to even), as `np.round` with no decimals.
+    Ceil = "ceil", 1;
+    Floor = "floor", 1;
+    Trunc = "trunc", 1;
+    Rint = "rint", 1;
+    // Complex parts. `real`/`imag` are not ufuncs in NumPy; their input is complex here
+    // (the compiler rewrites them on real inputs).
+    Conjugate = "conjugate", 1;
+    Real = "real", 1;
+    Imag = "imag", 1;
+    /// `complex(re, im)`: two floats of one dtype to the complex dtype of that precision.
+    Complex = "complex", 2;
+    // Non-ufunc operations.
+    /// `where(cond, x, y)`: the condition is bool, `x` and `y` of the instruction's dtype.
+    Where = "where", 3;
+    /// `fma(a, b, c)`: `a*b + c` with one rounding.
+    Fma = "fma", 3;
+    /// `clip(x, lo, hi)`: `minimum(maximum(x, lo), hi)`, NaN-propagating as NumPy.
+    Clip = "clip", 3;
+    /// Conversion from the instruction's `ty` to its `out` dtype, as NumPy's `astype` (unsafe casting).
+    Cast = "cast", 1;
+    /// Copies its operand (a scalar operand is broadcast over the block).
+    Copy = "copy", 1;
+}
+
+/// Where an instruction reads an operand from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operand {
+    /// A block register.
+    Reg(u16),
+    /// An array input of the program: index into [`Program::inputs`]. Never a scalar variable.
+    Input(u16),
+    /// A scalar slot: index into [`Program::scalars`].
+    Scalar(u16),
+}
+
+/// Where an instruction writes: a block register (body) or a scalar slot (prologue).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dest {
+    Reg(u16),
+    Scalar(u16),
+}
+
+/// One operation on a block (body) or on one element (prologue).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Instr {
+    pub op: Op,
+    /// The dtype of the operands (for `Where`, of the second and third; the first is bool;
+    /// for `Cast`, the source dtype; for `Complex`, the float dtype of both parts).
+    pub ty: DType,
+    /// The dtype of the result.
+    pub out: DType,
+    pub dst: Dest,
+    /// The first `op.arity()` entries are used.
+    pub args: Vec<Operand>,
+}
+
+impl Instr {
+    /// Bit `k` is set when operand `k` is a scalar slot: selects the vector⊕scalar kernel form.
+    pub fn scalar_mask(&self) -> u8 {
+        self.args.iter().enumerate().fold(0, |m, (k, a)| {
+            m | (matches!(a, Operand::Scalar(_)) as u8) << k
+        })
+    }
+}
+
+/// A variable the program reads, in the order the program numbers them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct InputSpec {
+    pub name: String,
+    pub dtype: DType,
+}
+
+/// What a scalar slot holds before the prologue runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScalarInit {
+    /// A constant of the program.
+    Const(Scalar),
+    /// A scalar variable supplied at evaluation time (index into [`Program::scalar_vars`]).
+    Var(u16),
+    /// Written by a prologue instruction.
+    Computed(DType),
+}
+
+impl ScalarInit {
+    pub fn dtype(&self, program: &Program) -> DType {
+        match self {
+            ScalarInit::Const(s) => s.dtype(),
+            ScalarInit::Var(v) => program.scalar_vars[*v as usize].dtype,
+            ScalarInit::Computed(d) => *d,
+        }
+    }
+}
+
+/// A compiled expression, ready for the VM.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Program {
+    /// Array variables, read a block at a time.
+    pub inputs: Vec<InputSpec>,
+    /// Scalar variables, each loaded once per evaluation into a scalar slot.
+    pub scalar_vars: Vec<InputSpec>,
+    pub scalars: Vec<ScalarInit>,
+    /// Runs once per evaluation, before the first block; writes `Dest::Scalar` slots only.
+    pub prologue: Vec<Instr>,
+    /// Runs once per block; writes `Dest::Reg` registers only. The last instruction writes the
+    /// result register, so the VM may point that one write at the output block directly.
+    pub body: Vec<Instr>,
+    /// The dtype held by each register at its widest (for sizing block buffers).
+    pub registers: Vec<DType>,
+    /// The register holding the result after the last body instruction.
+    pub result: u16,
+    pub result_dtype: DType,
+}
+
+impl Program {
+    /// The largest element size any register holds (block buffers are sized for it).
+    pub fn max_register_size(&self) -> usize {
+        self.registers.iter().map(|d| d.size()).max().unwrap_or(1)
+    }
+
+    fn operand_text(&self, a: &Operand) -> String {
+        match *a {
+            Operand::Reg(r) => format!("r{r}"),
+            Operand::Input(i) => self.inputs[i as usize].name.clone(),
+            Operand::Scalar(s) => match &self.scalars[s as usize] {
+                ScalarInit::Const(c) => c.to_string(),
+                ScalarInit::Var(v) => self.scalar_vars[*v as usize].name.clone(),
+                ScalarInit::Computed(_) => format!("s{s}"),
+            },
+        }
+    }
+
+    /// The readable text form, one instruction a line: `r0 = multiply.f64 a, 2.0`, ending with
+    /// `ret r0`. Casts read `cast.i32.f64` (from, to); ops whose output dtype differs from the
+    /// operands' (comparisons, `isnan`, `real`, ...) show it after an arrow: `less.f64->bool`.
+    pub fn disassemble(&self) -> String {
+        let mut text = String::new();
+        for instr in self.prologue.iter().chain(&self.body) {
+            let dst = match instr.dst {
+                Dest::Reg(r) => format!("r{r}"),
+                Dest::Scalar(s) => format!("s{s}"),
+            };
+            let mnemonic = if instr.op == Op::Cast {
+                format!("cast.{}.{}", instr.ty.short_name(), instr.out.short_name())
+            } else if instr.out != instr.ty {
+                format!(
+                    "{}.{}->{}",
+                    instr.op.name(),
+                    instr.ty.short_name(),
+                    instr.out.short_name()
+                )
+            } else {
+                format!("{}.{}", instr.op.name(), instr.ty.short_name())
+            };
+            let args: Vec<String> = instr.args.iter().map(|a| self.operand_text(a)).collect();
+            let _ = writeln!(text, "{dst} = {mnemonic} {}", args.join(", "));
+        }
+        let _ = writeln!(text, "ret r{}", self.result);
+        text
+    }
+}
+
+impl fmt::Display for Program {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.disassemble())
+    }
+}
