@@ -1,7 +1,13 @@
 //! From AST to bytecode: type checking, the IR DAG, optimisation, lowering and register allocation.
 
+mod check;
+pub mod functions;
+pub mod ir;
+pub mod literal;
+mod lower;
+
 use crate::bytecode::Program;
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::types::DType;
 use std::sync::Arc;
 
@@ -73,9 +79,26 @@ pub struct Expr {
 impl Expr {
     /// Parses, type-checks and compiles `src` for variables of the given signature.
     pub fn compile(src: &str, signature: &Signature) -> Result<Expr> {
-        let _ = signature;
-        let _ = src;
-        unimplemented!("compile")
+        // A panic here is a bug in ndexpr; it must still reach the caller as an error.
+        let compiled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let ast = crate::syntax::parse(src)?;
+            let mut checker = check::Checker::new(signature);
+            let root = checker.check_root(&ast)?;
+            Ok(lower::lower(&checker.dag, root, &checker.arrays, &checker.scalars))
+        }));
+        let program = match compiled {
+            Ok(result) => result.map_err(|e: Error| e.with_source(src))?,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                return Err(Error::new(ErrorKind::Internal, format!("internal error while compiling: {what}"))
+                    .with_source(src));
+            }
+        };
+        Ok(Expr { source: src.into(), program: Arc::new(program) })
     }
 
     pub fn source(&self) -> &str {

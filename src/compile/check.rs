@@ -1,0 +1,314 @@
+//! Type checking: resolves names, folds Python literal arithmetic, gives every node a NumPy 2
+//! dtype (through [`crate::types::resolve`]), inserts the casts NumPy's loops imply, and builds
+//! the IR DAG. NumPy's own shortcuts for `x**2`, `x**-1` and `x**0.5` are applied here, where the
+//! exponent is still known to be a Python literal.
+
+use super::functions::{self, REDUCTIONS};
+use super::ir::{Dag, NodeId};
+use super::literal::{self, PyValue};
+use super::Signature;
+use crate::bytecode::Op;
+use crate::error::{Error, ErrorKind, Result, Span};
+use crate::syntax::ast::{BinaryOp, Expr, ExprKind, UnaryOp};
+use crate::types::{self, DType, Scalar, Ty};
+use num_complex::Complex64;
+
+/// A checked subexpression: a Python literal not yet given a dtype, or a DAG node.
+#[derive(Debug, Clone, Copy)]
+enum Value {
+    Lit(PyValue),
+    Node(NodeId),
+}
+
+pub struct Checker<'a> {
+    signature: &'a Signature,
+    pub dag: Dag,
+    /// Array variables in order of first mention. All of them take part in broadcasting, even
+    /// one the optimiser removes (`imag(a)` of a real `a` is zeros of `a`'s shape).
+    pub arrays: Vec<(String, DType)>,
+    pub scalars: Vec<(String, DType)>,
+}
+
+fn binary_op(op: BinaryOp) -> Op {
+    match op {
+        BinaryOp::Add => Op::Add,
+        BinaryOp::Sub => Op::Subtract,
+        BinaryOp::Mul => Op::Multiply,
+        BinaryOp::Div => Op::TrueDivide,
+        BinaryOp::FloorDiv => Op::FloorDivide,
+        BinaryOp::Mod => Op::Remainder,
+        BinaryOp::Pow => Op::Power,
+        BinaryOp::LShift => Op::LeftShift,
+        BinaryOp::RShift => Op::RightShift,
+        BinaryOp::BitAnd => Op::BitwiseAnd,
+        BinaryOp::BitOr => Op::BitwiseOr,
+        BinaryOp::BitXor => Op::BitwiseXor,
+        BinaryOp::Lt => Op::Less,
+        BinaryOp::Le => Op::LessEqual,
+        BinaryOp::Gt => Op::Greater,
+        BinaryOp::Ge => Op::GreaterEqual,
+        BinaryOp::Eq => Op::Equal,
+        BinaryOp::Ne => Op::NotEqual,
+        BinaryOp::And => Op::LogicalAnd,
+        BinaryOp::Or => Op::LogicalOr,
+    }
+}
+
+fn unary_op(op: UnaryOp) -> Op {
+    match op {
+        UnaryOp::Neg => Op::Negative,
+        UnaryOp::Pos => Op::Positive,
+        UnaryOp::Invert => Op::Invert,
+        UnaryOp::Not => Op::LogicalNot,
+    }
+}
+
+/// NumPy reports a Python int that does not fit as OverflowError: a value error, not a type one.
+fn type_rule_error(span: Span, message: String) -> Error {
+    let kind = if message.contains("out of bounds") { ErrorKind::Value } else { ErrorKind::Type };
+    Error::at(kind, span, message)
+}
+
+impl<'a> Checker<'a> {
+    pub fn new(signature: &'a Signature) -> Checker<'a> {
+        Checker { signature, dag: Dag::default(), arrays: Vec::new(), scalars: Vec::new() }
+    }
+
+    /// Checks the whole expression; the returned node is the result.
+    pub fn check_root(&mut self, expr: &Expr) -> Result<NodeId> {
+        match self.check(expr)? {
+            Value::Node(n) => Ok(n),
+            Value::Lit(v) => {
+                let s = v.default_scalar().map_err(|m| Error::at(ErrorKind::Value, expr.span, m))?;
+                Ok(self.dag.constant_node(s))
+            }
+        }
+    }
+
+    fn ty(&self, v: Value) -> Ty {
+        match v {
+            Value::Lit(p) => p.ty(),
+            Value::Node(n) => Ty::Strong(self.dag.dtype(n)),
+        }
+    }
+
+    /// The value as a node of `dtype`: a literal becomes a constant, a node is cast.
+    fn materialize(&mut self, v: Value, dtype: DType, span: Span) -> Result<NodeId> {
+        match v {
+            Value::Node(n) => Ok(self.dag.cast(n, dtype)),
+            Value::Lit(p) => {
+                let s = p.to_scalar(dtype).map_err(|m| Error::at(ErrorKind::Value, span, m))?;
+                Ok(self.dag.constant_node(s))
+            }
+        }
+    }
+
+    fn check(&mut self, expr: &Expr) -> Result<Value> {
+        let span = expr.span;
+        match &expr.kind {
+            ExprKind::Int(v) => Ok(Value::Lit(PyValue::Int(*v as i128))),
+            ExprKind::Float(x) => Ok(Value::Lit(PyValue::Float(*x))),
+            ExprKind::Imag(x) => Ok(Value::Lit(PyValue::Complex(Complex64::new(0.0, *x)))),
+            ExprKind::Bool(b) => Ok(Value::Lit(PyValue::Bool(*b))),
+            ExprKind::Name(name) => self.name(name, span),
+            ExprKind::Unary { op, operand } => {
+                let x = self.check(operand)?;
+                if let Value::Lit(p) = x {
+                    return literal::unary(*op, p).map(Value::Lit).map_err(|m| Error::at(ErrorKind::Type, span, m));
+                }
+                self.ufunc(unary_op(*op), &[(x, operand.span)], span).map(Value::Node)
+            }
+            ExprKind::Binary { op, lhs, rhs } => {
+                let (a, b) = (self.check(lhs)?, self.check(rhs)?);
+                if let (Value::Lit(x), Value::Lit(y)) = (a, b) {
+                    let kind = |m: &String| {
+                        if m.contains("zero") || m.contains("large") || m.contains("range") || m.contains("shift") {
+                            ErrorKind::Value
+                        } else {
+                            ErrorKind::Type
+                        }
+                    };
+                    return literal::binary(*op, x, y).map(Value::Lit).map_err(|m| Error::at(kind(&m), span, m));
+                }
+                if *op == BinaryOp::Pow {
+                    if let Some(n) = self.power_shortcut(a, b, span)? {
+                        return Ok(Value::Node(n));
+                    }
+                }
+                self.ufunc(binary_op(*op), &[(a, lhs.span), (b, rhs.span)], span).map(Value::Node)
+            }
+            ExprKind::Call { func, func_span, args, kwargs } => {
+                if let Some(kw) = kwargs.first() {
+                    return Err(Error::at(
+                        ErrorKind::Syntax,
+                        kw.name_span.to(kw.value.span),
+                        format!("`{func}` takes no keyword arguments"),
+                    ));
+                }
+                if REDUCTIONS.contains(&func.as_str()) {
+                    return Err(Error::at(
+                        ErrorKind::Syntax,
+                        *func_span,
+                        format!("the reduction `{func}` is not supported yet"),
+                    ));
+                }
+                let Some(op) = functions::lookup(func) else {
+                    let mut e = Error::at(ErrorKind::UnknownFunction, *func_span, format!("unknown function `{func}`"));
+                    if let Some(s) = functions::did_you_mean(func, functions::FUNCTIONS.iter().map(|(n, _)| *n)) {
+                        e = e.with_help(format!("did you mean `{s}`?"));
+                    }
+                    return Err(e);
+                };
+                if args.len() != op.arity() {
+                    let plural = if op.arity() == 1 { "" } else { "s" };
+                    return Err(Error::at(
+                        ErrorKind::Arity,
+                        span,
+                        format!("`{func}` takes {} argument{plural} but {} were given", op.arity(), args.len()),
+                    ));
+                }
+                let mut checked = Vec::with_capacity(args.len());
+                for a in args {
+                    checked.push((self.check(a)?, a.span));
+                }
+                if op == Op::Copy {
+                    // A value is never shared with the caller's arrays, so a copy is itself.
+                    let (v, s) = checked[0];
+                    return match v {
+                        Value::Lit(p) => {
+                            let c = p.default_scalar().map_err(|m| Error::at(ErrorKind::Value, s, m))?;
+                            Ok(Value::Node(self.dag.constant_node(c)))
+                        }
+                        node => Ok(node),
+                    };
+                }
+                self.ufunc(op, &checked, span).map(Value::Node)
+            }
+        }
+    }
+
+    fn name(&mut self, name: &str, span: Span) -> Result<Value> {
+        let Some(spec) = self.signature.get(name) else {
+            let mut e = Error::at(ErrorKind::UnknownVariable, span, format!("unknown variable `{name}`"));
+            if let Some(s) = functions::did_you_mean(name, self.signature.names()) {
+                e = e.with_help(format!("did you mean `{s}`?"));
+            } else if functions::lookup(name).is_some() {
+                e = e.with_help(format!("`{name}` is a function: call it as {name}(...)"));
+            }
+            return Err(e);
+        };
+        let list = if spec.scalar { &mut self.scalars } else { &mut self.arrays };
+        let index = match list.iter().position(|(n, _)| n == name) {
+            Some(i) => i,
+            None => {
+                list.push((name.to_string(), spec.dtype));
+                list.len() - 1
+            }
+        };
+        let node = if spec.scalar { self.dag.scalar_var(index, spec.dtype) } else { self.dag.input(index, spec.dtype) };
+        Ok(Value::Node(node))
+    }
+
+    /// NumPy's `ndarray.__pow__` replaces a float or complex array to the Python-literal power
+    /// `2` by `square`, `-1` by `reciprocal` and `0.5` by `sqrt`, so ndexpr does too (same bits).
+    /// It also writes `x**2.0` as `square` (the correctly rounded result, which `pow` is within
+    /// its error bound of) and integer powers by a non-negative literal as multiplications
+    /// (identical modulo 2^n to NumPy's loop, which multiplies too).
+    fn power_shortcut(&mut self, base: Value, exponent: Value, span: Span) -> Result<Option<NodeId>> {
+        let (Value::Node(x), Value::Lit(e)) = (base, exponent) else { return Ok(None) };
+        let d = self.dag.dtype(x);
+        if d.is_float() || d.is_complex() {
+            let op = match e {
+                PyValue::Int(2) => Op::Square,
+                PyValue::Float(f) if f == 2.0 => Op::Square,
+                PyValue::Int(-1) => Op::Reciprocal,
+                PyValue::Float(f) if f == 0.5 => Op::Sqrt,
+                PyValue::Int(1) => return Ok(Some(x)),
+                _ => return Ok(None),
+            };
+            return self.ufunc(op, &[(base, span)], span).map(Some);
+        }
+        let PyValue::Int(k) = e else { return Ok(None) };
+        let lp = types::resolve(Op::Power, &[Ty::Strong(d), e.ty()]).map_err(|m| type_rule_error(span, m))?;
+        let dt = lp.output;
+        if !dt.is_integer() {
+            return Ok(None);
+        }
+        if k < 0 {
+            return Err(Error::at(ErrorKind::Value, span, "Integers to negative integer powers are not allowed."));
+        }
+        if k > 64 {
+            return Ok(None);
+        }
+        let base = self.dag.cast(x, dt);
+        let one = literal::PyValue::Int(1).to_scalar(dt).map_err(|m| Error::at(ErrorKind::Value, span, m))?;
+        let mut result: Option<NodeId> = None;
+        let mut square = base;
+        let mut k = k as u32;
+        while k > 0 {
+            if k & 1 == 1 {
+                result = Some(match result {
+                    None => square,
+                    Some(r) => self.dag.op(Op::Multiply, dt, dt, vec![r, square]),
+                });
+            }
+            k >>= 1;
+            if k > 0 {
+                square = self.dag.op(Op::Multiply, dt, dt, vec![square, square]);
+            }
+        }
+        Ok(Some(result.unwrap_or_else(|| {
+            // x**0 is 1 everywhere, and still has x's shape (x stays among the inputs).
+            self.dag.constant_node(one)
+        })))
+    }
+
+    /// Applies a ufunc (or where/clip/fma/complex/real/imag) with NumPy's loop resolution.
+    fn ufunc(&mut self, op: Op, operands: &[(Value, Span)], span: Span) -> Result<NodeId> {
+        let tys: Vec<Ty> = operands.iter().map(|&(v, _)| self.ty(v)).collect();
+        let mut lp = types::resolve(op, &tys).map_err(|m| type_rule_error(span, m))?;
+        if matches!(op, Op::LogicalAnd | Op::LogicalOr | Op::LogicalNot) {
+            // NumPy's logical loops test truthiness, which is exactly a cast to bool: cast
+            // straight there rather than through the loop's dtype.
+            lp.inputs.iter_mut().for_each(|d| *d = DType::Bool);
+        }
+        let mut args = Vec::with_capacity(operands.len());
+        for (&(v, s), &d) in operands.iter().zip(&lp.inputs) {
+            args.push(self.materialize(v, d, s)?);
+        }
+        Ok(self.build(op, &lp.inputs, lp.output, args))
+    }
+
+    /// Emits the node(s) for `op` over operands already of the loop's input dtypes.
+    fn build(&mut self, op: Op, inputs: &[DType], out: DType, mut args: Vec<NodeId>) -> NodeId {
+        let ty = match op {
+            Op::Where => inputs[1],
+            _ => inputs[0],
+        };
+        match op {
+            Op::Real | Op::Imag if !ty.is_complex() => {
+                return if op == Op::Real {
+                    args[0]
+                } else {
+                    let zero = self.dag.constant_node(Scalar::Bool(false));
+                    self.dag.cast(zero, out)
+                };
+            }
+            _ => {}
+        }
+        // float16 is a storage type: NumPy's half loops convert to float, compute, and round
+        // back after every operation; doing the same gives the same bits.
+        let moves_data = matches!(op, Op::Where | Op::Copy | Op::Cast);
+        if ty == DType::F16 && !moves_data {
+            for a in &mut args {
+                if self.dag.dtype(*a) == DType::F16 {
+                    *a = self.dag.cast(*a, DType::F32);
+                }
+            }
+            let wide_out = if out == DType::F16 { DType::F32 } else { out };
+            let n = self.dag.op(op, DType::F32, wide_out, args);
+            return self.dag.cast(n, out);
+        }
+        self.dag.op(op, ty, out, args)
+    }
+}

@@ -1,0 +1,213 @@
+//! The compiler's output, checked against hand-derived programs: constant folding (Python's
+//! literal arithmetic, NumPy's rounding into the target dtype), sharing of common
+//! subexpressions, NumPy's power shortcuts, float16 widening, register reuse, and the errors.
+
+use ndexpr::bytecode::{Op, Operand};
+use ndexpr::{DType, ErrorKind, Expr, Signature};
+
+fn sig() -> Signature {
+    Signature::new()
+        .array("a", DType::F64)
+        .array("b", DType::F64)
+        .array("f", DType::F32)
+        .array("h", DType::F16)
+        .array("i", DType::I32)
+        .array("i8", DType::I8)
+        .array("u", DType::U8)
+        .array("m", DType::Bool)
+        .array("z", DType::C128)
+        .scalar("k", DType::F64)
+}
+
+fn disasm(src: &str) -> String {
+    Expr::compile(src, &sig()).unwrap_or_else(|e| panic!("{src}: {e}")).disassemble()
+}
+
+fn lines(text: &[&str]) -> String {
+    text.iter().map(|l| format!("{l}\n")).collect()
+}
+
+fn err(src: &str) -> ndexpr::Error {
+    Expr::compile(src, &sig()).expect_err(src)
+}
+
+#[test]
+fn the_seed_expression() {
+    assert_eq!(disasm("2*a + 48"), lines(&["r0 = multiply.f64 2.0, a", "r0 = add.f64 r0, 48.0", "ret r0"]));
+}
+
+#[test]
+fn result_dtypes_follow_numpy2() {
+    let dtype = |s: &str| Expr::compile(s, &sig()).unwrap().dtype();
+    assert_eq!(dtype("f * 2.0"), DType::F32); // weak float
+    assert_eq!(dtype("i + 3"), DType::I32); // weak int
+    assert_eq!(dtype("i + f"), DType::F64);
+    assert_eq!(dtype("i / i"), DType::F64);
+    assert_eq!(dtype("sqrt(i)"), DType::F64);
+    assert_eq!(dtype("sin(i8)"), DType::F16);
+    assert_eq!(dtype("sqrt(u)"), DType::F16);
+    assert_eq!(dtype("abs(i)"), DType::I32);
+    assert_eq!(dtype("a < b"), DType::Bool);
+    assert_eq!(dtype("f * 2j"), DType::C64);
+    assert_eq!(dtype("2 + 3"), DType::I64);
+    assert_eq!(dtype("2 ** -1"), DType::F64);
+    assert_eq!(dtype("m + 1"), DType::I64);
+    assert_eq!(dtype("f * k"), DType::F64); // a scalar variable is strong
+}
+
+#[test]
+fn python_literal_arithmetic_is_folded_first() {
+    // Python computes 2*3+1 and 0.1*3 before NumPy sees them.
+    assert_eq!(disasm("a + (2*3+1)"), lines(&["r0 = add.f64 a, 7.0", "ret r0"]));
+    assert_eq!(disasm("a + 0.1*3"), lines(&["r0 = add.f64 a, 0.30000000000000004", "ret r0"]));
+    assert_eq!(disasm("a * 2**-1"), lines(&["r0 = multiply.f64 a, 0.5", "ret r0"]));
+    // The literal is rounded to float32 when it meets a float32 array (NEP 50).
+    assert_eq!(disasm("f * 0.1"), lines(&["r0 = multiply.f32 f, 0.10000000149011612", "ret r0"]));
+    // A literal-only expression is a 0-d result, copied once.
+    assert_eq!(disasm("2 + 3"), lines(&["r0 = copy.i64 5", "ret r0"]));
+}
+
+#[test]
+fn numpy_calls_on_constants_are_folded_to_strong_scalars() {
+    // np.sin(0) is a strong float64 zero; np.sqrt(4) is 2.0.
+    assert_eq!(disasm("a * sin(0)"), lines(&["r0 = multiply.f64 a, 0.0", "ret r0"]));
+    assert_eq!(disasm("f + sqrt(4)"), lines(&["r0 = cast.f32.f64 f", "r0 = add.f64 r0, 2.0", "ret r0"]));
+}
+
+#[test]
+fn common_subexpressions_are_computed_once() {
+    let e = Expr::compile("sin(a)*sin(a) + sin(a)", &sig()).unwrap();
+    let sins = e.program().body.iter().filter(|i| i.op == Op::Sin).count();
+    assert_eq!(sins, 1);
+    assert_eq!(
+        e.disassemble(),
+        lines(&["r0 = sin.f64 a", "r1 = multiply.f64 r0, r0", "r1 = add.f64 r1, r0", "ret r1"])
+    );
+    assert_eq!(e.program().registers.len(), 2);
+}
+
+#[test]
+fn registers_are_reused_by_liveness() {
+    let sum = vec!["a"; 50].join(" + ");
+    let e = Expr::compile(&sum, &sig()).unwrap();
+    assert_eq!(e.program().body.len(), 49);
+    assert!(e.program().registers.len() <= 2, "{}", e.disassemble());
+    let e = Expr::compile("(a+b)*(a-b) + (a*b)*(b-a)", &sig()).unwrap();
+    assert!(e.program().registers.len() <= 3, "{}", e.disassemble());
+}
+
+#[test]
+fn numpy_power_shortcuts() {
+    assert_eq!(disasm("a**2"), lines(&["r0 = square.f64 a", "ret r0"]));
+    assert_eq!(disasm("a**0.5"), lines(&["r0 = sqrt.f64 a", "ret r0"]));
+    assert_eq!(disasm("a**-1"), lines(&["r0 = reciprocal.f64 a", "ret r0"]));
+    // A float cube keeps NumPy's pow (x*x*x rounds twice).
+    assert_eq!(disasm("a**3"), lines(&["r0 = power.f64 a, 3.0", "ret r0"]));
+    // Integer powers are exact by repeated multiplication (x**3 = x * x²).
+    assert_eq!(disasm("i**3"), lines(&["r0 = multiply.i32 i, i", "r0 = multiply.i32 i, r0", "ret r0"]));
+    assert_eq!(disasm("i**0"), lines(&["r0 = copy.i32 1", "ret r0"]));
+    let e = err("i ** -2");
+    assert_eq!(e.kind(), ErrorKind::Value);
+    assert_eq!(e.message(), "Integers to negative integer powers are not allowed.");
+}
+
+#[test]
+fn float16_is_computed_in_float32_and_rounded_per_operation() {
+    assert_eq!(
+        disasm("h * h + h"),
+        lines(&[
+            "r0 = cast.f16.f32 h",
+            "r1 = multiply.f32 r0, r0",
+            "r2 = cast.f32.f16 r1",
+            "r1 = cast.f16.f32 r2",
+            "r1 = add.f32 r1, r0",
+            "r2 = cast.f32.f16 r1",
+            "ret r2"
+        ])
+    );
+}
+
+#[test]
+fn scalar_variables_stay_scalars_and_scalar_work_is_hoisted() {
+    assert_eq!(disasm("a * (k * 2)"), lines(&["s2 = multiply.f64 k, 2.0", "r0 = multiply.f64 a, s2", "ret r0"]));
+    let e = Expr::compile("a * (k * 2)", &sig()).unwrap();
+    assert_eq!(e.program().prologue.len(), 1);
+    assert!(e.program().body[0].args.contains(&Operand::Scalar(2)));
+    assert_eq!(e.variables(), vec!["a", "k"]);
+}
+
+#[test]
+fn comparisons_and_where() {
+    assert_eq!(
+        disasm("where(a > b, a, b)"),
+        lines(&["r0 = greater.f64->bool a, b", "r1 = where.f64 r0, a, b", "ret r1"])
+    );
+    assert_eq!(disasm("a"), lines(&["r0 = copy.f64 a", "ret r0"]));
+}
+
+#[test]
+fn logical_operators_test_truthiness() {
+    assert_eq!(
+        disasm("a and m"),
+        lines(&["r0 = cast.f64.bool a", "r0 = logical_and.bool r0, m", "ret r0"])
+    );
+}
+
+#[test]
+fn real_inputs_of_imag_still_broadcast() {
+    let e = Expr::compile("imag(a)", &sig()).unwrap();
+    assert_eq!(e.disassemble(), lines(&["r0 = copy.f64 0.0", "ret r0"]));
+    assert_eq!(e.program().inputs.len(), 1, "a still decides the shape");
+}
+
+#[test]
+fn unknown_variable_suggests_a_name() {
+    let e = err("2*bb + 48");
+    assert_eq!(e.kind(), ErrorKind::UnknownVariable);
+    assert_eq!(e.message(), "unknown variable `bb`");
+    assert_eq!(e.help(), Some("did you mean `b`?"));
+    assert_eq!(e.to_string(), "unknown variable `bb`\n  2*bb + 48\n    ^^\nhelp: did you mean `b`?");
+}
+
+#[test]
+fn unknown_function_suggests_a_function() {
+    let e = err("sinn(a)");
+    assert_eq!(e.kind(), ErrorKind::UnknownFunction);
+    assert_eq!(e.help(), Some("did you mean `sin`?"));
+    assert_eq!(e.caret_line().unwrap(), "^^^^");
+}
+
+#[test]
+fn wrong_arity() {
+    let e = err("arctan2(a)");
+    assert_eq!(e.kind(), ErrorKind::Arity);
+    assert_eq!(e.message(), "`arctan2` takes 2 arguments but 1 were given");
+    let e = err("1 + sin(a, b)");
+    assert_eq!(e.message(), "`sin` takes 1 argument but 2 were given");
+    assert_eq!(e.caret_line().unwrap(), "    ^^^^^^^^^");
+}
+
+#[test]
+fn type_errors() {
+    for src in ["a << 1.5", "~a", "m - m", "-m", "a & b"] {
+        assert_eq!(err(src).kind(), ErrorKind::Type, "{src}");
+    }
+    let e = err("i8 + 300");
+    assert_eq!(e.kind(), ErrorKind::Value);
+    assert!(e.message().contains("300 out of bounds for int8"), "{}", e.message());
+    let e = err("1 // 0 + a");
+    assert_eq!(e.kind(), ErrorKind::Value);
+    assert_eq!(e.caret_line().unwrap(), "^^^^^^");
+}
+
+#[test]
+fn reductions_and_keywords_are_reported_as_unsupported() {
+    assert!(err("sum(a)").message().contains("not supported"));
+    assert!(err("sin(a, axis=0)").message().contains("keyword"));
+}
+
+#[test]
+fn compiled_expressions_are_shareable() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Expr>();
+}
