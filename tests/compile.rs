@@ -20,7 +20,9 @@ fn sig() -> Signature {
 }
 
 fn disasm(src: &str) -> String {
-    Expr::compile(src, &sig()).unwrap_or_else(|e| panic!("{src}: {e}")).disassemble()
+    Expr::compile(src, &sig())
+        .unwrap_or_else(|e| panic!("{src}: {e}"))
+        .disassemble()
 }
 
 fn lines(text: &[&str]) -> String {
@@ -33,7 +35,14 @@ fn err(src: &str) -> ndexpr::Error {
 
 #[test]
 fn the_seed_expression() {
-    assert_eq!(disasm("2*a + 48"), lines(&["r0 = multiply.f64 2.0, a", "r0 = add.f64 r0, 48.0", "ret r0"]));
+    assert_eq!(
+        disasm("2*a + 48"),
+        lines(&[
+            "r0 = multiply.f64 2.0, a",
+            "r0 = add.f64 r0, 48.0",
+            "ret r0"
+        ])
+    );
 }
 
 #[test]
@@ -58,11 +67,23 @@ fn result_dtypes_follow_numpy2() {
 #[test]
 fn python_literal_arithmetic_is_folded_first() {
     // Python computes 2*3+1 and 0.1*3 before NumPy sees them.
-    assert_eq!(disasm("a + (2*3+1)"), lines(&["r0 = add.f64 a, 7.0", "ret r0"]));
-    assert_eq!(disasm("a + 0.1*3"), lines(&["r0 = add.f64 a, 0.30000000000000004", "ret r0"]));
-    assert_eq!(disasm("a * 2**-1"), lines(&["r0 = multiply.f64 a, 0.5", "ret r0"]));
+    assert_eq!(
+        disasm("a + (2*3+1)"),
+        lines(&["r0 = add.f64 a, 7.0", "ret r0"])
+    );
+    assert_eq!(
+        disasm("a + 0.1*3"),
+        lines(&["r0 = add.f64 a, 0.30000000000000004", "ret r0"])
+    );
+    assert_eq!(
+        disasm("a * 2**-1"),
+        lines(&["r0 = multiply.f64 a, 0.5", "ret r0"])
+    );
     // The literal is rounded to float32 when it meets a float32 array (NEP 50).
-    assert_eq!(disasm("f * 0.1"), lines(&["r0 = multiply.f32 f, 0.10000000149011612", "ret r0"]));
+    assert_eq!(
+        disasm("f * 0.1"),
+        lines(&["r0 = multiply.f32 f, 0.10000000149011612", "ret r0"])
+    );
     // A literal-only expression is a 0-d result, copied once.
     assert_eq!(disasm("2 + 3"), lines(&["r0 = copy.i64 5", "ret r0"]));
 }
@@ -70,8 +91,14 @@ fn python_literal_arithmetic_is_folded_first() {
 #[test]
 fn numpy_calls_on_constants_are_folded_to_strong_scalars() {
     // np.sin(0) is a strong float64 zero; np.sqrt(4) is 2.0.
-    assert_eq!(disasm("a * sin(0)"), lines(&["r0 = multiply.f64 a, 0.0", "ret r0"]));
-    assert_eq!(disasm("f + sqrt(4)"), lines(&["r0 = cast.f32.f64 f", "r0 = add.f64 r0, 2.0", "ret r0"]));
+    assert_eq!(
+        disasm("a * sin(0)"),
+        lines(&["r0 = multiply.f64 a, 0.0", "ret r0"])
+    );
+    assert_eq!(
+        disasm("f + sqrt(4)"),
+        lines(&["r0 = cast.f32.f64 f", "r0 = add.f64 r0, 2.0", "ret r0"])
+    );
 }
 
 #[test]
@@ -81,7 +108,12 @@ fn common_subexpressions_are_computed_once() {
     assert_eq!(sins, 1);
     assert_eq!(
         e.disassemble(),
-        lines(&["r0 = sin.f64 a", "r1 = multiply.f64 r0, r0", "r1 = add.f64 r1, r0", "ret r1"])
+        lines(&[
+            "r0 = sin.f64 a",
+            "r1 = multiply.f64 r0, r0",
+            "r1 = add.f64 r1, r0",
+            "ret r1"
+        ])
     );
     assert_eq!(e.program().registers.len(), 2);
 }
@@ -104,11 +136,21 @@ fn numpy_power_shortcuts() {
     // A float cube keeps NumPy's pow (x*x*x rounds twice).
     assert_eq!(disasm("a**3"), lines(&["r0 = power.f64 a, 3.0", "ret r0"]));
     // Integer powers are exact by repeated multiplication (x**3 = x * x²).
-    assert_eq!(disasm("i**3"), lines(&["r0 = multiply.i32 i, i", "r0 = multiply.i32 i, r0", "ret r0"]));
+    assert_eq!(
+        disasm("i**3"),
+        lines(&[
+            "r0 = multiply.i32 i, i",
+            "r0 = multiply.i32 i, r0",
+            "ret r0"
+        ])
+    );
     assert_eq!(disasm("i**0"), lines(&["r0 = copy.i32 1", "ret r0"]));
     let e = err("i ** -2");
     assert_eq!(e.kind(), ErrorKind::Value);
-    assert_eq!(e.message(), "Integers to negative integer powers are not allowed.");
+    assert_eq!(
+        e.message(),
+        "Integers to negative integer powers are not allowed."
+    );
 }
 
 #[test]
@@ -129,7 +171,14 @@ fn float16_is_computed_in_float32_and_rounded_per_operation() {
 
 #[test]
 fn scalar_variables_stay_scalars_and_scalar_work_is_hoisted() {
-    assert_eq!(disasm("a * (k * 2)"), lines(&["s2 = multiply.f64 k, 2.0", "r0 = multiply.f64 a, s2", "ret r0"]));
+    assert_eq!(
+        disasm("a * (k * 2)"),
+        lines(&[
+            "s2 = multiply.f64 k, 2.0",
+            "r0 = multiply.f64 a, s2",
+            "ret r0"
+        ])
+    );
     let e = Expr::compile("a * (k * 2)", &sig()).unwrap();
     assert_eq!(e.program().prologue.len(), 1);
     assert!(e.program().body[0].args.contains(&Operand::Scalar(2)));
@@ -140,7 +189,11 @@ fn scalar_variables_stay_scalars_and_scalar_work_is_hoisted() {
 fn comparisons_and_where() {
     assert_eq!(
         disasm("where(a > b, a, b)"),
-        lines(&["r0 = greater.f64->bool a, b", "r1 = where.f64 r0, a, b", "ret r1"])
+        lines(&[
+            "r0 = greater.f64->bool a, b",
+            "r1 = where.f64 r0, a, b",
+            "ret r1"
+        ])
     );
     assert_eq!(disasm("a"), lines(&["r0 = copy.f64 a", "ret r0"]));
 }
@@ -149,7 +202,11 @@ fn comparisons_and_where() {
 fn logical_operators_test_truthiness() {
     assert_eq!(
         disasm("a and m"),
-        lines(&["r0 = cast.f64.bool a", "r0 = logical_and.bool r0, m", "ret r0"])
+        lines(&[
+            "r0 = cast.f64.bool a",
+            "r0 = logical_and.bool r0, m",
+            "ret r0"
+        ])
     );
 }
 
@@ -166,7 +223,10 @@ fn unknown_variable_suggests_a_name() {
     assert_eq!(e.kind(), ErrorKind::UnknownVariable);
     assert_eq!(e.message(), "unknown variable `bb`");
     assert_eq!(e.help(), Some("did you mean `b`?"));
-    assert_eq!(e.to_string(), "unknown variable `bb`\n  2*bb + 48\n    ^^\nhelp: did you mean `b`?");
+    assert_eq!(
+        e.to_string(),
+        "unknown variable `bb`\n  2*bb + 48\n    ^^\nhelp: did you mean `b`?"
+    );
 }
 
 #[test]
@@ -194,7 +254,11 @@ fn type_errors() {
     }
     let e = err("i8 + 300");
     assert_eq!(e.kind(), ErrorKind::Value);
-    assert!(e.message().contains("300 out of bounds for int8"), "{}", e.message());
+    assert!(
+        e.message().contains("300 out of bounds for int8"),
+        "{}",
+        e.message()
+    );
     let e = err("1 // 0 + a");
     assert_eq!(e.kind(), ErrorKind::Value);
     assert_eq!(e.caret_line().unwrap(), "^^^^^^");

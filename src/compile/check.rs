@@ -65,13 +65,22 @@ fn unary_op(op: UnaryOp) -> Op {
 
 /// NumPy reports a Python int that does not fit as OverflowError: a value error, not a type one.
 fn type_rule_error(span: Span, message: String) -> Error {
-    let kind = if message.contains("out of bounds") { ErrorKind::Value } else { ErrorKind::Type };
+    let kind = if message.contains("out of bounds") {
+        ErrorKind::Value
+    } else {
+        ErrorKind::Type
+    };
     Error::at(kind, span, message)
 }
 
 impl<'a> Checker<'a> {
     pub fn new(signature: &'a Signature) -> Checker<'a> {
-        Checker { signature, dag: Dag::default(), arrays: Vec::new(), scalars: Vec::new() }
+        Checker {
+            signature,
+            dag: Dag::default(),
+            arrays: Vec::new(),
+            scalars: Vec::new(),
+        }
     }
 
     /// Checks the whole expression; the returned node is the result.
@@ -79,7 +88,9 @@ impl<'a> Checker<'a> {
         match self.check(expr)? {
             Value::Node(n) => Ok(n),
             Value::Lit(v) => {
-                let s = v.default_scalar().map_err(|m| Error::at(ErrorKind::Value, expr.span, m))?;
+                let s = v
+                    .default_scalar()
+                    .map_err(|m| Error::at(ErrorKind::Value, expr.span, m))?;
                 Ok(self.dag.constant_node(s))
             }
         }
@@ -97,7 +108,9 @@ impl<'a> Checker<'a> {
         match v {
             Value::Node(n) => Ok(self.dag.cast(n, dtype)),
             Value::Lit(p) => {
-                let s = p.to_scalar(dtype).map_err(|m| Error::at(ErrorKind::Value, span, m))?;
+                let s = p
+                    .to_scalar(dtype)
+                    .map_err(|m| Error::at(ErrorKind::Value, span, m))?;
                 Ok(self.dag.constant_node(s))
             }
         }
@@ -114,30 +127,45 @@ impl<'a> Checker<'a> {
             ExprKind::Unary { op, operand } => {
                 let x = self.check(operand)?;
                 if let Value::Lit(p) = x {
-                    return literal::unary(*op, p).map(Value::Lit).map_err(|m| Error::at(ErrorKind::Type, span, m));
+                    return literal::unary(*op, p)
+                        .map(Value::Lit)
+                        .map_err(|m| Error::at(ErrorKind::Type, span, m));
                 }
-                self.ufunc(unary_op(*op), &[(x, operand.span)], span).map(Value::Node)
+                self.ufunc(unary_op(*op), &[(x, operand.span)], span)
+                    .map(Value::Node)
             }
             ExprKind::Binary { op, lhs, rhs } => {
                 let (a, b) = (self.check(lhs)?, self.check(rhs)?);
                 if let (Value::Lit(x), Value::Lit(y)) = (a, b) {
                     let kind = |m: &String| {
-                        if m.contains("zero") || m.contains("large") || m.contains("range") || m.contains("shift") {
+                        if m.contains("zero")
+                            || m.contains("large")
+                            || m.contains("range")
+                            || m.contains("shift")
+                        {
                             ErrorKind::Value
                         } else {
                             ErrorKind::Type
                         }
                     };
-                    return literal::binary(*op, x, y).map(Value::Lit).map_err(|m| Error::at(kind(&m), span, m));
+                    return literal::binary(*op, x, y)
+                        .map(Value::Lit)
+                        .map_err(|m| Error::at(kind(&m), span, m));
                 }
                 if *op == BinaryOp::Pow {
                     if let Some(n) = self.power_shortcut(a, b, span)? {
                         return Ok(Value::Node(n));
                     }
                 }
-                self.ufunc(binary_op(*op), &[(a, lhs.span), (b, rhs.span)], span).map(Value::Node)
+                self.ufunc(binary_op(*op), &[(a, lhs.span), (b, rhs.span)], span)
+                    .map(Value::Node)
             }
-            ExprKind::Call { func, func_span, args, kwargs } => {
+            ExprKind::Call {
+                func,
+                func_span,
+                args,
+                kwargs,
+            } => {
                 if let Some(kw) = kwargs.first() {
                     return Err(Error::at(
                         ErrorKind::Syntax,
@@ -153,8 +181,14 @@ impl<'a> Checker<'a> {
                     ));
                 }
                 let Some(op) = functions::lookup(func) else {
-                    let mut e = Error::at(ErrorKind::UnknownFunction, *func_span, format!("unknown function `{func}`"));
-                    if let Some(s) = functions::did_you_mean(func, functions::FUNCTIONS.iter().map(|(n, _)| *n)) {
+                    let mut e = Error::at(
+                        ErrorKind::UnknownFunction,
+                        *func_span,
+                        format!("unknown function `{func}`"),
+                    );
+                    if let Some(s) =
+                        functions::did_you_mean(func, functions::FUNCTIONS.iter().map(|(n, _)| *n))
+                    {
                         e = e.with_help(format!("did you mean `{s}`?"));
                     }
                     return Err(e);
@@ -164,7 +198,11 @@ impl<'a> Checker<'a> {
                     return Err(Error::at(
                         ErrorKind::Arity,
                         span,
-                        format!("`{func}` takes {} argument{plural} but {} were given", op.arity(), args.len()),
+                        format!(
+                            "`{func}` takes {} argument{plural} but {} were given",
+                            op.arity(),
+                            args.len()
+                        ),
                     ));
                 }
                 let mut checked = Vec::with_capacity(args.len());
@@ -176,7 +214,9 @@ impl<'a> Checker<'a> {
                     let (v, s) = checked[0];
                     return match v {
                         Value::Lit(p) => {
-                            let c = p.default_scalar().map_err(|m| Error::at(ErrorKind::Value, s, m))?;
+                            let c = p
+                                .default_scalar()
+                                .map_err(|m| Error::at(ErrorKind::Value, s, m))?;
                             Ok(Value::Node(self.dag.constant_node(c)))
                         }
                         node => Ok(node),
@@ -189,7 +229,11 @@ impl<'a> Checker<'a> {
 
     fn name(&mut self, name: &str, span: Span) -> Result<Value> {
         let Some(spec) = self.signature.get(name) else {
-            let mut e = Error::at(ErrorKind::UnknownVariable, span, format!("unknown variable `{name}`"));
+            let mut e = Error::at(
+                ErrorKind::UnknownVariable,
+                span,
+                format!("unknown variable `{name}`"),
+            );
             if let Some(s) = functions::did_you_mean(name, self.signature.names()) {
                 e = e.with_help(format!("did you mean `{s}`?"));
             } else if functions::lookup(name).is_some() {
@@ -197,7 +241,11 @@ impl<'a> Checker<'a> {
             }
             return Err(e);
         };
-        let list = if spec.scalar { &mut self.scalars } else { &mut self.arrays };
+        let list = if spec.scalar {
+            &mut self.scalars
+        } else {
+            &mut self.arrays
+        };
         let index = match list.iter().position(|(n, _)| n == name) {
             Some(i) => i,
             None => {
@@ -205,7 +253,11 @@ impl<'a> Checker<'a> {
                 list.len() - 1
             }
         };
-        let node = if spec.scalar { self.dag.scalar_var(index, spec.dtype) } else { self.dag.input(index, spec.dtype) };
+        let node = if spec.scalar {
+            self.dag.scalar_var(index, spec.dtype)
+        } else {
+            self.dag.input(index, spec.dtype)
+        };
         Ok(Value::Node(node))
     }
 
@@ -214,8 +266,15 @@ impl<'a> Checker<'a> {
     /// It also writes `x**2.0` as `square` (the correctly rounded result, which `pow` is within
     /// its error bound of) and integer powers by a non-negative literal as multiplications
     /// (identical modulo 2^n to NumPy's loop, which multiplies too).
-    fn power_shortcut(&mut self, base: Value, exponent: Value, span: Span) -> Result<Option<NodeId>> {
-        let (Value::Node(x), Value::Lit(e)) = (base, exponent) else { return Ok(None) };
+    fn power_shortcut(
+        &mut self,
+        base: Value,
+        exponent: Value,
+        span: Span,
+    ) -> Result<Option<NodeId>> {
+        let (Value::Node(x), Value::Lit(e)) = (base, exponent) else {
+            return Ok(None);
+        };
         let d = self.dag.dtype(x);
         if d.is_float() || d.is_complex() {
             let op = match e {
@@ -229,19 +288,26 @@ impl<'a> Checker<'a> {
             return self.ufunc(op, &[(base, span)], span).map(Some);
         }
         let PyValue::Int(k) = e else { return Ok(None) };
-        let lp = types::resolve(Op::Power, &[Ty::Strong(d), e.ty()]).map_err(|m| type_rule_error(span, m))?;
+        let lp = types::resolve(Op::Power, &[Ty::Strong(d), e.ty()])
+            .map_err(|m| type_rule_error(span, m))?;
         let dt = lp.output;
         if !dt.is_integer() {
             return Ok(None);
         }
         if k < 0 {
-            return Err(Error::at(ErrorKind::Value, span, "Integers to negative integer powers are not allowed."));
+            return Err(Error::at(
+                ErrorKind::Value,
+                span,
+                "Integers to negative integer powers are not allowed.",
+            ));
         }
         if k > 64 {
             return Ok(None);
         }
         let base = self.dag.cast(x, dt);
-        let one = literal::PyValue::Int(1).to_scalar(dt).map_err(|m| Error::at(ErrorKind::Value, span, m))?;
+        let one = literal::PyValue::Int(1)
+            .to_scalar(dt)
+            .map_err(|m| Error::at(ErrorKind::Value, span, m))?;
         let mut result: Option<NodeId> = None;
         let mut square = base;
         let mut k = k as u32;

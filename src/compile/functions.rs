@@ -60,10 +60,15 @@ pub const FUNCTIONS: &[(&str, Op)] = &[
 
 /// Names reserved for reductions (a later stage of ndexpr): reported as unsupported, never as
 /// unknown, so that users are not told to "mean" something else.
-pub const REDUCTIONS: &[&str] = &["sum", "prod", "min", "max", "mean", "any", "all", "argmin", "argmax"];
+pub const REDUCTIONS: &[&str] = &[
+    "sum", "prod", "min", "max", "mean", "any", "all", "argmin", "argmax",
+];
 
 pub fn lookup(name: &str) -> Option<Op> {
-    FUNCTIONS.iter().find(|(n, _)| *n == name).map(|&(_, op)| op)
+    FUNCTIONS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|&(_, op)| op)
 }
 
 /// Levenshtein distance, for suggestions.
@@ -84,7 +89,10 @@ fn distance(a: &str, b: &str) -> usize {
 
 /// The closest candidate within a typo's reach (a third of the name's length, at least 1),
 /// preferring the first of equally close ones.
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let reach = (name.chars().count() / 3).max(1);
     let mut best: Option<(usize, &str)> = None;
     for c in candidates {

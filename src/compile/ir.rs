@@ -15,7 +15,11 @@ pub enum Node {
     /// A scalar variable, known only at evaluation time.
     ScalarVar(usize),
     Const(Scalar),
-    Op { op: Op, ty: DType, args: Vec<NodeId> },
+    Op {
+        op: Op,
+        ty: DType,
+        args: Vec<NodeId>,
+    },
 }
 
 /// The hash key of a node: constants by their bits, so `-0.0` and `0.0` stay apart and a NaN

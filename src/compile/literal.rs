@@ -137,16 +137,29 @@ pub fn int_range(dtype: DType) -> (i128, i128) {
 const INT_TOO_LARGE: &str = "integer constant too large: it does not fit in 128 bits";
 
 fn float_kernel(op: Op, a: f64, b: f64) -> f64 {
-    match kernels::eval_scalar(op, DType::F64, DType::F64, &[Scalar::F64(a), Scalar::F64(b)]) {
+    match kernels::eval_scalar(
+        op,
+        DType::F64,
+        DType::F64,
+        &[Scalar::F64(a), Scalar::F64(b)],
+    ) {
         Some(Scalar::F64(x)) => x,
         _ => f64::NAN,
     }
 }
 
 fn complex_kernel(op: Op, a: Complex64, b: Complex64) -> Result<Complex64, String> {
-    match kernels::eval_scalar(op, DType::C128, DType::C128, &[Scalar::C128(a), Scalar::C128(b)]) {
+    match kernels::eval_scalar(
+        op,
+        DType::C128,
+        DType::C128,
+        &[Scalar::C128(a), Scalar::C128(b)],
+    ) {
         Some(Scalar::C128(z)) => Ok(z),
-        _ => Err(format!("`{}` is not defined for complex constants", op.name())),
+        _ => Err(format!(
+            "`{}` is not defined for complex constants",
+            op.name()
+        )),
     }
 }
 
@@ -165,7 +178,9 @@ pub fn unary(op: UnaryOp, x: PyValue) -> Result<PyValue, String> {
             PyValue::Bool(!b)
         }
         (UnaryOp::Invert, PyValue::Int(v)) => PyValue::Int(!v),
-        (UnaryOp::Invert, v) => return Err(format!("bad operand type for unary ~: {}", v.describe())),
+        (UnaryOp::Invert, v) => {
+            return Err(format!("bad operand type for unary ~: {}", v.describe()))
+        }
     })
 }
 
@@ -244,10 +259,21 @@ pub fn binary(op: BinaryOp, a: PyValue, b: PyValue) -> Result<PyValue, String> {
             Pow => checked(u32::try_from(y).ok().and_then(|e| x.checked_pow(e))),
             LShift | RShift if y < 0 => Err("negative shift count".into()),
             LShift => {
-                let shifted = u32::try_from(y).ok().filter(|&s| s < 127).and_then(|s| x.checked_mul(1i128 << s));
+                let shifted = u32::try_from(y)
+                    .ok()
+                    .filter(|&s| s < 127)
+                    .and_then(|s| x.checked_mul(1i128 << s));
                 checked(shifted)
             }
-            RShift => Ok(Int(if y >= 127 { if x < 0 { -1 } else { 0 } } else { x >> y })),
+            RShift => Ok(Int(if y >= 127 {
+                if x < 0 {
+                    -1
+                } else {
+                    0
+                }
+            } else {
+                x >> y
+            })),
             BitAnd => Ok(Int(x & y)),
             BitOr => Ok(Int(x | y)),
             BitXor => Ok(Int(x ^ y)),
@@ -269,7 +295,12 @@ pub fn binary(op: BinaryOp, a: PyValue, b: PyValue) -> Result<PyValue, String> {
                 }
                 if x < 0.0 && y.fract() != 0.0 && y.is_finite() {
                     // Python gives a complex number here.
-                    return complex_kernel(Op::Power, Complex64::new(x, 0.0), Complex64::new(y, 0.0)).map(Complex);
+                    return complex_kernel(
+                        Op::Power,
+                        Complex64::new(x, 0.0),
+                        Complex64::new(y, 0.0),
+                    )
+                    .map(Complex);
                 }
                 let r = x.powf(y);
                 if r.is_infinite() && x.is_finite() && y.is_finite() {
@@ -277,7 +308,12 @@ pub fn binary(op: BinaryOp, a: PyValue, b: PyValue) -> Result<PyValue, String> {
                 }
                 r
             }
-            _ => return Err(format!("unsupported operand types for {}: floats", binary_symbol(op))),
+            _ => {
+                return Err(format!(
+                    "unsupported operand types for {}: floats",
+                    binary_symbol(op)
+                ))
+            }
         };
         return Ok(Float(result));
     }
@@ -294,7 +330,12 @@ pub fn binary(op: BinaryOp, a: PyValue, b: PyValue) -> Result<PyValue, String> {
             }
             complex_kernel(Op::Power, x, y)?
         }
-        _ => return Err(format!("unsupported operand types for {}: complex", binary_symbol(op))),
+        _ => {
+            return Err(format!(
+                "unsupported operand types for {}: complex",
+                binary_symbol(op)
+            ))
+        }
     };
     Ok(Complex(z))
 }
@@ -347,7 +388,10 @@ mod tests {
         assert!(binary(FloorDiv, Int(1), Int(0)).is_err());
         assert!(binary(Div, Float(1.0), Float(0.0)).is_err());
         assert!(binary(Pow, Int(10), Int(40)).is_err());
-        assert_eq!(unary(UnaryOp::Neg, Int(9223372036854775808)), Ok(Int(-9223372036854775808)));
+        assert_eq!(
+            unary(UnaryOp::Neg, Int(9223372036854775808)),
+            Ok(Int(-9223372036854775808))
+        );
         assert_eq!(unary(UnaryOp::Invert, Int(5)), Ok(Int(-6)));
     }
 

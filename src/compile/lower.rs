@@ -3,11 +3,19 @@
 //! program needs as many registers as it has temporaries alive at once, not one per operation.
 
 use super::ir::{Dag, Node, NodeId};
-use crate::bytecode::{Dest, Instr, InputSpec, Op, Operand, Program, ScalarInit};
+use crate::bytecode::{Dest, InputSpec, Instr, Op, Operand, Program, ScalarInit};
 use crate::types::DType;
 
-pub fn lower(dag: &Dag, root: NodeId, arrays: &[(String, DType)], scalars: &[(String, DType)]) -> Program {
-    let spec = |(name, dtype): &(String, DType)| InputSpec { name: name.clone(), dtype: *dtype };
+pub fn lower(
+    dag: &Dag,
+    root: NodeId,
+    arrays: &[(String, DType)],
+    scalars: &[(String, DType)],
+) -> Program {
+    let spec = |(name, dtype): &(String, DType)| InputSpec {
+        name: name.clone(),
+        dtype: *dtype,
+    };
     let mut program = Program {
         inputs: arrays.iter().map(spec).collect(),
         scalar_vars: scalars.iter().map(spec).collect(),
@@ -34,10 +42,21 @@ pub fn lower(dag: &Dag, root: NodeId, arrays: &[(String, DType)], scalars: &[(St
             Node::ScalarVar(v) => slot(&mut program, ScalarInit::Var(*v as u16)),
             Node::Const(c) => slot(&mut program, ScalarInit::Const(*c)),
             Node::Op { op, ty, args } if dag.is_uniform(id) => {
-                let args = args.iter().map(|a| home[*a].expect("operands precede their users")).collect();
+                let args = args
+                    .iter()
+                    .map(|a| home[*a].expect("operands precede their users"))
+                    .collect();
                 let s = slot(&mut program, ScalarInit::Computed(dag.dtype(id)));
-                let Operand::Scalar(index) = s else { unreachable!() };
-                program.prologue.push(Instr { op: *op, ty: *ty, out: dag.dtype(id), dst: Dest::Scalar(index), args });
+                let Operand::Scalar(index) = s else {
+                    unreachable!()
+                };
+                program.prologue.push(Instr {
+                    op: *op,
+                    ty: *ty,
+                    out: dag.dtype(id),
+                    dst: Dest::Scalar(index),
+                    args,
+                });
                 s
             }
             Node::Op { .. } => {
@@ -66,9 +85,14 @@ pub fn lower(dag: &Dag, root: NodeId, arrays: &[(String, DType)], scalars: &[(St
     let mut free: Vec<u16> = Vec::new();
     let size = |d: DType| d.size();
     for (i, &id) in body_nodes.iter().enumerate() {
-        let Node::Op { op, ty, args } = dag.node(id) else { unreachable!() };
+        let Node::Op { op, ty, args } = dag.node(id) else {
+            unreachable!()
+        };
         let out = dag.dtype(id);
-        let operands: Vec<Operand> = args.iter().map(|a| home[*a].expect("operands precede their users")).collect();
+        let operands: Vec<Operand> = args
+            .iter()
+            .map(|a| home[*a].expect("operands precede their users"))
+            .collect();
         // Registers whose value dies here are free for the destination, but only when the
         // element sizes match: a kernel may write in place over an operand of its own width,
         // never over a narrower one it has yet to read.
@@ -80,10 +104,15 @@ pub fn lower(dag: &Dag, root: NodeId, arrays: &[(String, DType)], scalars: &[(St
                 }
             }
         }
-        let reuse = dying.iter().position(|&r| size(program.registers[r as usize]) == size(out));
+        let reuse = dying
+            .iter()
+            .position(|&r| size(program.registers[r as usize]) == size(out));
         let dst = match reuse {
             Some(k) => dying.remove(k),
-            None => match free.iter().position(|&r| size(program.registers[r as usize]) >= size(out)) {
+            None => match free
+                .iter()
+                .position(|&r| size(program.registers[r as usize]) >= size(out))
+            {
                 Some(k) => free.remove(k),
                 None => match free.pop() {
                     Some(r) => r,
@@ -99,7 +128,13 @@ pub fn lower(dag: &Dag, root: NodeId, arrays: &[(String, DType)], scalars: &[(St
         }
         free.extend(dying);
         home[id] = Some(Operand::Reg(dst));
-        program.body.push(Instr { op: *op, ty: *ty, out, dst: Dest::Reg(dst), args: operands });
+        program.body.push(Instr {
+            op: *op,
+            ty: *ty,
+            out,
+            dst: Dest::Reg(dst),
+            args: operands,
+        });
     }
 
     match copy_root {
@@ -107,11 +142,19 @@ pub fn lower(dag: &Dag, root: NodeId, arrays: &[(String, DType)], scalars: &[(St
             let d = dag.dtype(root);
             program.registers.push(d);
             let r = program.registers.len() as u16 - 1;
-            program.body.push(Instr { op: Op::Copy, ty: d, out: d, dst: Dest::Reg(r), args: vec![operand] });
+            program.body.push(Instr {
+                op: Op::Copy,
+                ty: d,
+                out: d,
+                dst: Dest::Reg(r),
+                args: vec![operand],
+            });
             program.result = r;
         }
         None => {
-            let Some(Operand::Reg(r)) = home[root] else { unreachable!("a body root lives in a register") };
+            let Some(Operand::Reg(r)) = home[root] else {
+                unreachable!("a body root lives in a register")
+            };
             program.result = r;
         }
     }

@@ -84,7 +84,12 @@ impl Expr {
             let ast = crate::syntax::parse(src)?;
             let mut checker = check::Checker::new(signature);
             let root = checker.check_root(&ast)?;
-            Ok(lower::lower(&checker.dag, root, &checker.arrays, &checker.scalars))
+            Ok(lower::lower(
+                &checker.dag,
+                root,
+                &checker.arrays,
+                &checker.scalars,
+            ))
         }));
         let program = match compiled {
             Ok(result) => result.map_err(|e: Error| e.with_source(src))?,
@@ -94,11 +99,17 @@ impl Expr {
                     .map(|s| s.to_string())
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_default();
-                return Err(Error::new(ErrorKind::Internal, format!("internal error while compiling: {what}"))
-                    .with_source(src));
+                return Err(Error::new(
+                    ErrorKind::Internal,
+                    format!("internal error while compiling: {what}"),
+                )
+                .with_source(src));
             }
         };
-        Ok(Expr { source: src.into(), program: Arc::new(program) })
+        Ok(Expr {
+            source: src.into(),
+            program: Arc::new(program),
+        })
     }
 
     pub fn source(&self) -> &str {

@@ -24,7 +24,12 @@ pub fn lookup(op: Op, ty: DType, out: DType, scalar_mask: u8) -> Option<KernelFn
 
 /// Runs the kernel of `op` on one element (constant folding uses this, so folded constants
 /// have the bits the VM would compute). `None` when there is no such kernel.
-pub fn eval_scalar(op: Op, ty: DType, out: DType, args: &[crate::types::Scalar]) -> Option<crate::types::Scalar> {
+pub fn eval_scalar(
+    op: Op,
+    ty: DType,
+    out: DType,
+    args: &[crate::types::Scalar],
+) -> Option<crate::types::Scalar> {
     let _ = (op, ty, out, args);
     unimplemented!("kernels::eval_scalar")
 }

@@ -1,0 +1,40 @@
+//! The `ndexpr` command line: inspect programs (`check`, `disasm`), evaluate `.npy` files
+//! (`eval`) and measure (`bench`).
+
+mod inspect;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "ndexpr",
+    version,
+    about = "Evaluate NumPy-style array expressions fast, without temporaries"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the result dtype of an expression, or its diagnostic.
+    #[command(
+        after_help = "Examples:\n  ndexpr check '2*a + 48'\n  ndexpr check 'sin(x) + 1' x:i8\n  ndexpr check 'a*k' a:f32 k:f64scalar"
+    )]
+    Check(inspect::InspectArgs),
+    /// Print the compiled register program.
+    #[command(
+        after_help = "Examples:\n  ndexpr disasm '2*a + 48'\n  ndexpr disasm 'where(a > b, sin(a)**2, 0)' a:f32 b:f32"
+    )]
+    Disasm(inspect::InspectArgs),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check(args) => inspect::check(&args),
+        Command::Disasm(args) => inspect::disasm(&args),
+    }
+}
