@@ -279,9 +279,9 @@ impl<'a> Checker<'a> {
         if d.is_float() || d.is_complex() {
             let op = match e {
                 PyValue::Int(2) => Op::Square,
-                PyValue::Float(f) if f == 2.0 => Op::Square,
+                PyValue::Float(2.0) => Op::Square,
                 PyValue::Int(-1) => Op::Reciprocal,
-                PyValue::Float(f) if f == 0.5 => Op::Sqrt,
+                PyValue::Float(0.5) => Op::Sqrt,
                 PyValue::Int(1) => return Ok(Some(x)),
                 _ => return Ok(None),
             };
