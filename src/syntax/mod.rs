@@ -76,6 +76,7 @@ fn translate(src: &str, err: RawError<'_>) -> Error {
             expected,
         } => {
             let end = src.len();
+            let expected = expected_at(src, end).unwrap_or(expected);
             let list = Expected::new(&expected, false).describe();
             let mut e = Error::at(
                 ErrorKind::Syntax,
@@ -93,6 +94,7 @@ fn translate(src: &str, err: RawError<'_>) -> Error {
             expected,
         } => {
             let eof_ok = end_of_input_accepted_at(src, start);
+            let expected = expected_at(src, start).unwrap_or(expected);
             let expected = Expected::new(&expected, eof_ok);
             unexpected_token(src, Span::new(start, end), tok, &expected)
         }
@@ -114,6 +116,22 @@ fn end_of_input_accepted_at(src: &str, at: usize) -> bool {
         expr::ExprParser::new().parse(prefix, Lexer::new(prefix)),
         Err(ParseError::UnrecognizedEof { .. } | ParseError::UnrecognizedToken { .. })
     )
+}
+
+/// The terminals the parser accepts after the tokens before byte `at`.
+///
+/// When lalrpop meets a bad token it may first perform the reductions that token's lookahead
+/// allows (its tables merge lookaheads), and then lists only what the reduced state accepts:
+/// after `a` in `a)` it would offer only the end of input. Feeding the prefix followed by a
+/// token the grammar never declares (`;`) makes the parser stop right after the prefix, before
+/// any reduction, and list everything that could follow it.
+fn expected_at(src: &str, at: usize) -> Option<Vec<String>> {
+    let prefix = &src[..at];
+    let sentinel = std::iter::once(Ok((at, Tok::Semicolon, at)));
+    match expr::ExprParser::new().parse(prefix, Lexer::new(prefix).chain(sentinel)) {
+        Err(ParseError::UnrecognizedToken { expected, .. }) => Some(expected),
+        _ => None,
+    }
 }
 
 /// The byte offset of the innermost '(' still open at byte `at`, if any.
