@@ -387,6 +387,27 @@ const ERRORS: &[ErrorCase] = &[
         None,
     ),
     (
+        "a && b",
+        ErrorKind::Syntax,
+        "unexpected token '&', expected an expression",
+        (3, 4),
+        Some("'&&' is not an operator: use '&' (element-wise) or 'and'"),
+    ),
+    (
+        "a || b",
+        ErrorKind::Syntax,
+        "unexpected token '|', expected an expression",
+        (3, 4),
+        Some("'||' is not an operator: use '|' (element-wise) or 'or'"),
+    ),
+    (
+        "!a",
+        ErrorKind::Syntax,
+        "unexpected character '!'",
+        (0, 1),
+        Some("use 'not' or '~' to negate, '!=' to compare"),
+    ),
+    (
         "a < b < c",
         ErrorKind::Syntax,
         "chained comparisons are not supported",

@@ -243,12 +243,18 @@ impl<'src> Iterator for Lexer<'src> {
             Err(()) => {
                 let c = self.src[start..].chars().next().unwrap_or(' ');
                 let span = Span::new(start, start + c.len_utf8());
-                let shown = c.escape_debug();
-                return self.error(
-                    ErrorKind::Syntax,
-                    span,
-                    format!("unexpected character '{shown}'"),
-                );
+                let shown: String = if c.is_control() {
+                    c.escape_debug().collect()
+                } else {
+                    c.to_string()
+                };
+                let msg = format!("unexpected character '{shown}'");
+                self.done = true;
+                let mut e = Error::at(ErrorKind::Syntax, span, msg);
+                if c == '!' {
+                    e = e.with_help("use 'not' or '~' to negate, '!=' to compare");
+                }
+                return Some(Err(e));
             }
         };
         match tok {
@@ -414,6 +420,16 @@ mod tests {
         let e = err("a ≠ b");
         assert_eq!(e.message(), "unexpected character '≠'");
         assert_eq!(e.span(), Some(Span::new(2, 5)));
+        let e = err("!a");
+        assert_eq!(e.message(), "unexpected character '!'");
+        assert_eq!(
+            e.help(),
+            Some("use 'not' or '~' to negate, '!=' to compare")
+        );
+        let e = err("a \\ b");
+        assert_eq!(e.message(), "unexpected character '\\'");
+        let e = err("a \u{7} b");
+        assert_eq!(e.message(), "unexpected character '\\u{7}'");
         let e = err("1e");
         assert_eq!(e.message(), "invalid number literal '1e'");
         assert_eq!(e.span(), Some(Span::new(0, 2)));

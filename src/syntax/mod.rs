@@ -283,6 +283,13 @@ fn unexpected_token(src: &str, span: Span, tok: Tok<'_>, expected: &Expected) ->
                 Tok::RParen if unclosed_paren(src, span.start).is_none() => {
                     e.with_help("this ')' has no matching '('")
                 }
+                Tok::Amp | Tok::Pipe if doubled(src, span) => {
+                    let op = tok.text();
+                    let word = if op == "&" { "and" } else { "or" };
+                    e.with_help(format!(
+                        "'{op}{op}' is not an operator: use '{op}' (element-wise) or '{word}'"
+                    ))
+                }
                 Tok::LParen if after_operand => e.with_help(
                     "only a function name can be called, as in f(x); to multiply, write '*'",
                 ),
@@ -290,6 +297,11 @@ fn unexpected_token(src: &str, span: Span, tok: Tok<'_>, expected: &Expected) ->
             }
         }
     }
+}
+
+/// Whether the token at `span` repeats the character just before it (`&&`, `||`).
+fn doubled(src: &str, span: Span) -> bool {
+    span.start > 0 && src.as_bytes()[span.start - 1] == src.as_bytes()[span.start]
 }
 
 /// The helpers the grammar's actions call: each builds one node, computing its depth from its
