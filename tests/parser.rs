@@ -422,6 +422,13 @@ const ERRORS: &[ErrorCase] = &[
         Some("write (0 <= x+1) & (x+1 != y)"),
     ),
     (
+        "x < y\n  >= z",
+        ErrorKind::Syntax,
+        "chained comparisons are not supported",
+        (0, 12),
+        Some("write (x < y) & (y >= z)"),
+    ),
+    (
         "a.T",
         ErrorKind::Syntax,
         "attribute access is not supported",

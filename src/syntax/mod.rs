@@ -394,11 +394,15 @@ pub(crate) mod build {
     ) -> Res<'src, Cmp> {
         if a.is_comparison {
             // `a < b < c`: Python means `a < b and b < c`; for arrays that is `&`.
-            let text = |s: Span| src.get(s.start..s.end).unwrap_or("?");
+            // Operands as written, on one line.
+            let text = |s: Span| {
+                let t = src.get(s.start..s.end).unwrap_or("?");
+                t.split_whitespace().collect::<Vec<_>>().join(" ")
+            };
             let first = text(a.node.expr.span);
             let middle = match &a.node.expr.kind {
                 ExprKind::Binary { rhs, .. } => text(rhs.span),
-                _ => "b",
+                _ => "b".to_string(),
             };
             let last = text(b.expr.span);
             let op = op.symbol();
