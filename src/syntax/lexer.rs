@@ -13,9 +13,8 @@ use crate::error::{Error, ErrorKind, Span};
 /// The deepest parenthesis nesting accepted (the same figure as the AST depth limit).
 pub const MAX_PAREN_DEPTH: usize = super::MAX_DEPTH;
 
-// Digits with Python's optional single `_` separators: `1_000`.
-// (logos has no regex macros, so the pattern is spelled out in each literal below.)
-
+/// A token. Digit runs accept Python's single `_` separators (`1_000`): the pattern
+/// `[0-9](_?[0-9])*` is spelled out in each number regex.
 #[derive(Logos, Debug, Clone, Copy, PartialEq, Eq)]
 #[logos(skip r"[ \t\n\r\f]+")]
 pub enum Tok<'src> {
@@ -219,13 +218,9 @@ impl<'src> Lexer<'src> {
     }
 }
 
+/// Good enough for spotting `1e`, `2x`, `3é`, `1_`: letters and digits of any script.
 fn is_ident_char(c: char) -> bool {
-    c == '_' || unicode_ident_continue(c)
-}
-
-fn unicode_ident_continue(c: char) -> bool {
-    // Good enough for spotting `1e`, `2x`, `3é`: letters and digits of any script.
-    c.is_alphanumeric()
+    c == '_' || c.is_alphanumeric()
 }
 
 impl<'src> Iterator for Lexer<'src> {

@@ -219,3 +219,50 @@ fn write_expr(out: &mut String, e: &Expr, all: bool) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn float_literals() {
+        assert_eq!(float_literal(1.5), "1.5");
+        assert_eq!(float_literal(0.5), "0.5");
+        assert_eq!(float_literal(2.0), "2.0");
+        assert_eq!(float_literal(0.001), "0.001");
+        assert_eq!(float_literal(1e-7), "1e-7");
+        assert_eq!(float_literal(1e16), "1e16");
+        assert_eq!(float_literal(f64::INFINITY), "1e999");
+        assert_eq!(float_literal(f64::NAN), "nan");
+        // Every non-negative finite value round-trips through Rust's parser.
+        for v in [0.1, 1.0 / 3.0, f64::MAX, f64::MIN_POSITIVE, 5e-324] {
+            assert_eq!(float_literal(v).parse::<f64>().unwrap(), v);
+        }
+    }
+
+    #[test]
+    fn every_tier_is_ordered_like_python() {
+        use BinaryOp::*;
+        let tiers = [
+            &[Or][..],
+            &[And],
+            &[Lt, Le, Gt, Ge, Eq, Ne],
+            &[BitOr],
+            &[BitXor],
+            &[BitAnd],
+            &[LShift, RShift],
+            &[Add, Sub],
+            &[Mul, Div, FloorDiv, Mod],
+            &[Pow],
+        ];
+        for pair in tiers.windows(2) {
+            for a in pair[0] {
+                for b in pair[1] {
+                    assert!(a.prec() < b.prec(), "{a:?} should bind looser than {b:?}");
+                }
+            }
+        }
+        assert!(And.prec() < Prec::NOT && Prec::NOT < Lt.prec());
+        assert!(Mul.prec() < Prec::UNARY && Prec::UNARY < Pow.prec());
+    }
+}
