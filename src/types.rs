@@ -657,7 +657,16 @@ pub fn resolve(op: crate::bytecode::Op, operands: &[Ty]) -> Result<Loop, String>
         }
         Op::Where => {
             // np.where converts x and y to their common dtype without checking Python ints'
-            // bounds (`np.where(c, int8_array, 300)` is int8), and the condition to bool.
+            // bounds: it wraps them as an unsafe cast does (`np.where(c, int8_array, 300)` is
+            // int8 and holds 44 for 300); only ints beyond int64 and uint64 fail. The condition
+            // is cast to bool.
+            for t in operands {
+                if let Ty::WeakInt(v) = *t {
+                    if !fits(v, DType::I64) && !fits(v, DType::U64) {
+                        return Err(format!("Python integer {v} too large to convert to int64"));
+                    }
+                }
+            }
             let r = result_type_unchecked(&operands[1..]);
             return Ok(Loop {
                 inputs: vec![DType::Bool, r, r],

@@ -184,6 +184,10 @@ fn resolve_matches_numpy() {
             ("err", Ok(l)) => bad.push(format!("{what}: numpy {}: {}, ours {l:?}", r[3], r[4])),
             ("err", Err(e)) => {
                 errors += 1;
+                // NumPy's bounds error is reproduced word for word.
+                if r[4].starts_with("Python integer ") && *e != r[4] {
+                    bad.push(format!("{what}: numpy {}, ours Err({e})", r[4]));
+                }
                 assert!(!e.contains('\n'), "one-line message: {e}");
             }
             (s, _) => panic!("bad status {s}"),
@@ -270,6 +274,18 @@ fn exact_comparisons_with_out_of_range_ints() {
         Ok((vec![I16, I16], Bool))
     );
     assert!(ins(Op::Less, Strong(Bool), WeakInt(1 << 63)).is_err());
+}
+
+#[test]
+fn where_wraps_python_ints_like_numpy() {
+    use DType::*;
+    use Ty::*;
+    let w = |x, y| resolve(Op::Where, &[Strong(Bool), x, y]).map(|l| l.output);
+    assert_eq!(w(Strong(I8), WeakInt(300)), Ok(I8));
+    assert_eq!(w(Strong(U8), WeakInt(-1)), Ok(U8));
+    assert_eq!(w(WeakInt(1), WeakInt(1 << 63)), Ok(I64));
+    assert_eq!(w(Strong(F32), WeakFloat), Ok(F32));
+    assert!(w(WeakInt(1), WeakInt((1 << 64) + 5)).is_err());
 }
 
 #[test]
