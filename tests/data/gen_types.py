@@ -178,19 +178,19 @@ def main():
 
     loops.append(f"clip\t{' '.join(clip_uf.types)}")
     for x in DTYPES:
-        for d in DTYPES:
-            rows.append(clip_row([x, d, d]))
+        for lo in DTYPES:
+            for hi in DTYPES:
+                rows.append(clip_row([x, lo, hi]))
+    for x in DTYPES:
         for lit in LITERALS:
             rows.append(clip_row([x, lit, lit]))
             rows.append(clip_row([x, "i:0", lit]))
             rows.append(clip_row([x, lit, "f"]))
-    mixed = [("int8", "uint8"), ("int8", "float32"), ("uint8", "int64"), ("float16", "int16"),
-             ("int32", "float32"), ("uint64", "int64"), ("bool", "int8"), ("float32", "complex64"),
-             ("float64", "bool"), ("int16", "uint32")]
     for x in DTYPES:
-        for lo, hi in mixed:
-            rows.append(clip_row([x, lo, hi]))
-            rows.append(clip_row([x, hi, lo]))
+        for lit in ["i:-1", "i:300", "f", "c", "True"]:
+            for d in DTYPES:
+                rows.append(clip_row([x, lit, d]))
+                rows.append(clip_row([x, d, lit]))
     for x in FEW_LITERALS:
         for lo, hi in [("i:0", "i:1"), ("f", "i:1"), ("int8", "int8"), ("float32", "f")]:
             rows.append(clip_row([x, lo, hi]))
