@@ -641,6 +641,23 @@ fn is_comparison(op: crate::bytecode::Op) -> bool {
 
 /// The loop NumPy 2 picks for `op` over these operands (NumPy's ufunc type resolution with
 /// NEP 50 weak scalars), or NumPy's refusal as a one-line message.
+///
+/// Each Python literal first takes the dtype the operands promote to (a lone literal: int64, or
+/// uint64 beyond int64, float64, complex128), then NumPy's linear search picks the first loop of
+/// the ufunc every input casts to safely; a Python int must fit the integer dtype of its loop
+/// input ("Python integer 300 out of bounds for int8"). Things callers must know:
+/// - Loop inputs need not be all one dtype: comparisons of int64 with uint64 use NumPy's mixed
+///   `qQ`/`Qq` loops (inputs `[int64, uint64]`), and `absolute`/`real`/`imag` of complex output
+///   the real dtype.
+/// - Comparisons of an integer array with a Python int it does not fit compare exactly, as
+///   NumPy 2 does (`uint8 < -1` is all False): the loop is widened to hold the value (`[int16,
+///   int16]`, or `[uint64, int64]` for `uint64 < -1`); beyond the 64-bit ranges, float64 (exact
+///   except against the extreme int64/uint64 values).
+/// - `where` wraps Python ints to its dtype unchecked (NumPy: `where(c, int8, 300)` holds 44).
+/// - `clip` with an integer `x` ignores Python int bounds that clip nothing
+///   ([`clip_drops_bound`]); such a bound is typed as the loop dtype but must be dropped, not
+///   cast.
+/// - `logical_and`/`logical_or` cast both operands to bool unless they share one dtype.
 pub fn resolve(op: crate::bytecode::Op, operands: &[Ty]) -> Result<Loop, String> {
     use crate::bytecode::Op;
     if operands.len() != op.arity() {
