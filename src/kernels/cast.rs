@@ -162,8 +162,50 @@ macro_rules! target_float {
     )*};
 }
 
+/// f64 → float16, correctly rounded (half to even) straight from f64, as NumPy's
+/// `npy_double_to_half`. (`half::f16::from_f64` may round through f32 when the CPU has F16C,
+/// which double-rounds.) NaN keeps its sign and top payload bits, as NumPy.
+pub fn f64_to_f16(x: f64) -> f16 {
+    let b = x.to_bits();
+    let sign = ((b >> 48) & 0x8000) as u16;
+    let exp = ((b >> 52) & 0x7ff) as i32;
+    let man = b & ((1 << 52) - 1);
+    if exp == 0x7ff {
+        if man == 0 {
+            return f16::from_bits(sign | 0x7c00);
+        }
+        let r = (0x7c00 + (man >> 42)) as u16;
+        return f16::from_bits(sign | if r == 0x7c00 { 0x7c01 } else { r });
+    }
+    let e = exp - 1023;
+    if e > 15 {
+        return f16::from_bits(sign | 0x7c00);
+    }
+    if e < -25 {
+        // Below half the smallest subnormal (2^-25): rounds to zero (f64 subnormals included).
+        return f16::from_bits(sign);
+    }
+    let sig = man | (1 << 52);
+    // The value is sig * 2^(e-52); keep the bits down to the half quantum 2^(max(e,-14)-10).
+    let shift = (42 + (e.max(-14) - e)) as u32;
+    let mut q = sig >> shift;
+    let rem = sig & ((1u64 << shift) - 1);
+    let halfway = 1u64 << (shift - 1);
+    if rem > halfway || (rem == halfway && q & 1 == 1) {
+        q += 1;
+    }
+    // For normal results q includes the implicit bit, so a carry moves into the exponent (and
+    // 0x7c00, infinity, on overflow).
+    let bits = if e >= -14 {
+        (((e + 14) as u64) << 10) + q
+    } else {
+        q
+    };
+    f16::from_bits(sign | bits as u16)
+}
+
 target_float! {
-    f16, f16::from_f64;
+    f16, f64_to_f16;
     f32, |x| x as f32;
     f64, |x| x;
 }

@@ -384,11 +384,33 @@ impl<R: Float> Cplx for Complex<R> {
     }
 }
 
-/// NumPy's complex multiply: `(ac - bd, ad + bc)`, no special cases.
+/// NumPy's complex multiply: `(ac - bd, ad + bc)`, no special cases, with the fused
+/// multiply-adds of NumPy's SIMD loop (`npyv_muladdsub`): `re = fma(a, c, -(b*d))`,
+/// `im = fma(a, d, b*c)`.
 #[inline(always)]
 pub fn cmul<C: Cplx>(a: C, b: C) -> C {
     let (ar, ai, br, bi) = (a.re(), a.im(), b.re(), b.im());
-    C::new(ar * br - ai * bi, ar * bi + ai * br)
+    C::new(ar.fma(br, -(ai * bi)), ar.fma(bi, ai * br))
+}
+
+/// NumPy's complex `absolute` (its SIMD loop, not libm's `hypot`): inf if a part is infinite,
+/// else NaN if a part is NaN, else `larger * sqrt(fma(ratio, ratio, 1))`.
+#[inline(always)]
+pub fn cabs<C: Cplx>(z: C) -> C::R {
+    let (r, i) = (z.re().abs(), z.im().abs());
+    let zero = C::R::ZERO;
+    if r.is_infinite() || i.is_infinite() {
+        return C::R::ONE / zero;
+    }
+    if r.is_nan() || i.is_nan() {
+        return C::R::NAN;
+    }
+    let (larger, smaller) = if r > i { (r, i) } else { (i, r) };
+    if larger == zero {
+        return zero;
+    }
+    let ratio = smaller / larger;
+    ratio.fma(ratio, C::R::ONE).sqrt() * larger
 }
 
 /// NumPy's complex divide (Smith's algorithm, as `@TYPE@_divide` in `loops.c.src`).
@@ -494,7 +516,8 @@ where
 }
 
 /// Comparisons and the other operations every non-half dtype has (bool, ints, floats, complex),
-/// with NumPy's NaN rules (complex order is lexicographic, as NumPy's `CLT`/`CLE`/...).
+/// with NumPy's NaN rules (complex order is lexicographic, as NumPy's `CLT`/`CLE`/...: the
+/// real parts decide only when neither imaginary part is NaN).
 pub trait Order: Copy + 'static {
     fn lt(self, b: Self) -> bool;
     fn le(self, b: Self) -> bool;
@@ -560,7 +583,8 @@ impl_order_real! {
 impl<R: Float> Order for Complex<R> {
     #[inline(always)]
     fn lt(self, b: Self) -> bool {
-        self.re < b.re || (self.re == b.re && self.im < b.im)
+        (self.re < b.re && !self.im.is_nan() && !b.im.is_nan())
+            || (self.re == b.re && self.im < b.im)
     }
     #[inline(always)]
     fn le(self, b: Self) -> bool {
@@ -569,7 +593,8 @@ impl<R: Float> Order for Complex<R> {
     }
     #[inline(always)]
     fn gt(self, b: Self) -> bool {
-        self.re > b.re || (self.re == b.re && self.im > b.im)
+        (self.re > b.re && !self.im.is_nan() && !b.im.is_nan())
+            || (self.re == b.re && self.im > b.im)
     }
     #[inline(always)]
     fn ge(self, b: Self) -> bool {

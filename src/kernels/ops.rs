@@ -245,16 +245,16 @@ pub mod flt {
 
 /// complex64/complex128 arithmetic and functions.
 pub mod cpx {
-    use super::super::num::{cdiv, cmul, cpow, crecip, csign, CMath};
+    use super::super::num::{cabs, cdiv, cmul, cpow, crecip, csign, CMath};
     use super::*;
     use num_complex::Complex;
 
     map1! { <T: Cplx>
         Negative -> T = |a| T::new(-a.re(), -a.im());
         Conjugate -> T = |a| T::new(a.re(), -a.im());
-        Square -> T = |a| T::new(a.re() * a.re() - a.im() * a.im(), a.re() * a.im() + a.im() * a.re());
+        Square -> T = |a| cmul(a, a);
         Reciprocal -> T = |a| crecip(a);
-        Absolute -> T::R = |a| a.re().hypot(a.im());
+        Absolute -> T::R = |a| cabs(a);
         Sign -> T = |a| csign(a);
         Rint -> T = |a| T::new(a.re().rint(), a.im().rint());
         Real -> T::R = |a| a.re();
