@@ -268,3 +268,56 @@ impl<T: CastSource, U: CastTarget> Map1<T> for CastTo<U> {
         a.cast()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every finite float16 `h` and the midpoint `m` to the next one: `m` rounds to the even of
+    /// the two, `m ± tiny` to the nearer; the values themselves convert exactly.
+    #[test]
+    fn f64_to_f16_rounds_once_to_nearest_even() {
+        for bits in 0u16..0x7bff {
+            for sign in [0u16, 0x8000] {
+                let h = f16::from_bits(bits | sign);
+                let x = h.to_f64();
+                assert_eq!(f64_to_f16(x).to_bits(), h.to_bits());
+                let next = f16::from_bits((bits + 1) | sign).to_f64();
+                let m = (x + next) / 2.0;
+                let even = if bits & 1 == 0 { bits } else { bits + 1 };
+                assert_eq!(f64_to_f16(m).to_bits(), even | sign, "midpoint above {x}");
+                let tiny = (next - x).abs() * 2f64.powi(-30);
+                let (lo, hi) = if sign == 0 {
+                    (m - tiny, m + tiny)
+                } else {
+                    (m + tiny, m - tiny)
+                };
+                assert_eq!(f64_to_f16(lo).to_bits(), bits | sign);
+                assert_eq!(f64_to_f16(hi).to_bits(), (bits + 1) | sign);
+            }
+        }
+        assert_eq!(f64_to_f16(65504.0).to_bits(), 0x7bff);
+        assert_eq!(f64_to_f16(65519.99).to_bits(), 0x7bff);
+        assert_eq!(f64_to_f16(65520.0).to_bits(), 0x7c00);
+        assert_eq!(f64_to_f16(-65520.0).to_bits(), 0xfc00);
+        assert!(f64_to_f16(f64::NAN).is_nan());
+        assert_eq!(f64_to_f16(1e300).to_bits(), 0x7c00);
+        assert_eq!(f64_to_f16(-1e-300).to_bits(), 0x8000);
+        assert_eq!(f64_to_f16(f64::from_bits(1)).to_bits(), 0);
+    }
+
+    #[test]
+    fn float_to_int_special_values() {
+        assert_eq!(f64_to_i8(300.0), 44);
+        assert_eq!(f64_to_i16(f64::NAN), 0);
+        assert_eq!(f64_to_i32(-2147483648.9), i32::MIN);
+        assert_eq!(f64_to_i32(2147483647.9), i32::MAX);
+        assert_eq!(f64_to_i64(f64::INFINITY), i64::MIN);
+        assert_eq!(f64_to_u32(4294967295.0), u32::MAX);
+        assert_eq!(f64_to_u32(-1.0), u32::MAX);
+        assert_eq!(f64_to_u32(f64::NAN), 1 << 31);
+        assert_eq!(half_to_u32(f64::NAN), 0);
+        assert_eq!(f64_to_u64(18446744073709549568.0), 18446744073709549568);
+        assert_eq!(f64_to_u64(f64::NAN), 1 << 63);
+    }
+}

@@ -475,8 +475,8 @@ pub fn csign<C: Cplx>(z: C) -> C {
     }
 }
 
-/// NumPy's complex power (`nc_pow`): exact repeated multiplication for small integer real
-/// exponents, otherwise `exp(b * log(a))`.
+/// NumPy's complex power (`nc_pow`): `0 ** b` is 0 when `b.re > 0` (else NaN), exact
+/// repeated multiplication for small integer real exponents, otherwise `exp(b * log(a))`.
 #[inline(always)]
 pub fn cpow<R: Float>(a: Complex<R>, b: Complex<R>) -> Complex<R>
 where
@@ -487,7 +487,7 @@ where
         return Complex::new(one, zero);
     }
     if a.re == zero && a.im == zero {
-        return if b.re > zero && b.im == zero {
+        return if b.re > zero {
             Complex::new(zero, zero)
         } else {
             Complex::new(R::NAN, R::NAN)
@@ -668,6 +668,19 @@ pub trait CMath: Cplx {
     fn ln1p(self) -> Self;
 }
 
+/// C99's (and so NumPy's) side of the branch cuts of `arcsin`, `arccos` and `arctanh` on the
+/// real axis beyond ±1: the sign of the input's imaginary zero picks the side (num_complex
+/// ignores it). `flip` for `arccos`, whose imaginary part has the opposite sign.
+#[inline(always)]
+fn on_cut<R: Float>(z: Complex<R>, w: Complex<R>, flip: bool) -> Complex<R> {
+    if z.im == R::ZERO && z.re.abs() > R::ONE && !w.im.is_nan() {
+        let s = if flip { -z.im } else { z.im };
+        Complex::new(w.re, w.im.copysign(s))
+    } else {
+        w
+    }
+}
+
 macro_rules! impl_cmath {
     ($($t:ty),*) => {$(
         impl CMath for $t {
@@ -680,15 +693,15 @@ macro_rules! impl_cmath {
             #[inline(always)] fn sin(self) -> Self { <$t>::sin(self) }
             #[inline(always)] fn cos(self) -> Self { <$t>::cos(self) }
             #[inline(always)] fn tan(self) -> Self { <$t>::tan(self) }
-            #[inline(always)] fn asin(self) -> Self { <$t>::asin(self) }
-            #[inline(always)] fn acos(self) -> Self { <$t>::acos(self) }
+            #[inline(always)] fn asin(self) -> Self { on_cut(self, <$t>::asin(self), false) }
+            #[inline(always)] fn acos(self) -> Self { on_cut(self, <$t>::acos(self), true) }
             #[inline(always)] fn atan(self) -> Self { <$t>::atan(self) }
             #[inline(always)] fn sinh(self) -> Self { <$t>::sinh(self) }
             #[inline(always)] fn cosh(self) -> Self { <$t>::cosh(self) }
             #[inline(always)] fn tanh(self) -> Self { <$t>::tanh(self) }
             #[inline(always)] fn asinh(self) -> Self { <$t>::asinh(self) }
             #[inline(always)] fn acosh(self) -> Self { <$t>::acosh(self) }
-            #[inline(always)] fn atanh(self) -> Self { <$t>::atanh(self) }
+            #[inline(always)] fn atanh(self) -> Self { on_cut(self, <$t>::atanh(self), false) }
             #[inline(always)] fn powc(self, b: Self) -> Self { <$t>::powc(self, b) }
             #[inline(always)] fn expm1(self) -> Self { <$t>::exp(self) - <$t>::new(1.0, 0.0) }
             #[inline(always)] fn ln1p(self) -> Self { <$t>::ln(self + <$t>::new(1.0, 0.0)) }
