@@ -844,3 +844,148 @@ fn ev_bytes(r: &Row) -> Vec<u8> {
     run(k, &mut d1, &single.iter().collect::<Vec<_>>());
     d1.elem(0).to_vec()
 }
+
+#[test]
+fn eval_scalar_checks_and_other_ops() {
+    use Scalar::*;
+    // Wrong operand count, operand dtype, output dtype, or no such loop: None.
+    assert_eq!(eval_scalar(Op::Add, DType::I8, DType::I8, &[I8(1)]), None);
+    assert_eq!(
+        eval_scalar(Op::Add, DType::I8, DType::I8, &[I8(1), I16(1)]),
+        None
+    );
+    assert_eq!(
+        eval_scalar(Op::Add, DType::I8, DType::I16, &[I8(1), I8(1)]),
+        None
+    );
+    assert_eq!(
+        eval_scalar(
+            Op::Subtract,
+            DType::Bool,
+            DType::Bool,
+            &[Bool(true), Bool(true)]
+        ),
+        None
+    );
+    assert_eq!(
+        eval_scalar(Op::Sqrt, DType::F16, DType::F16, &[F16(f16::ONE)]),
+        None
+    );
+    assert_eq!(
+        eval_scalar(Op::Sin, DType::I32, DType::I32, &[I32(1)]),
+        None
+    );
+    // where, fma, clip, copy, bool arithmetic.
+    assert_eq!(
+        ev(
+            Op::Where,
+            DType::F16,
+            DType::F16,
+            &[Bool(false), F16(f16::ONE), F16(f16::ZERO)]
+        ),
+        F16(f16::ZERO)
+    );
+    assert_eq!(
+        ev(
+            Op::Where,
+            DType::I64,
+            DType::I64,
+            &[Bool(true), I64(5), I64(6)]
+        ),
+        I64(5)
+    );
+    // fma rounds once: (1 + 2^-30)^2 - 1 keeps the 2^-60 term.
+    let a = 1.0 + 2f64.powi(-30);
+    assert_eq!(
+        ev(
+            Op::Fma,
+            DType::F64,
+            DType::F64,
+            &[F64(a), F64(a), F64(-1.0)]
+        ),
+        F64(2f64.powi(-29) + 2f64.powi(-60))
+    );
+    assert_eq!(
+        ev(Op::Clip, DType::I32, DType::I32, &[I32(9), I32(0), I32(5)]),
+        I32(5)
+    );
+    assert_eq!(
+        ev(
+            Op::Copy,
+            DType::C64,
+            DType::C64,
+            &[C64(Complex32::new(1.0, 2.0))]
+        ),
+        C64(Complex32::new(1.0, 2.0))
+    );
+    assert_eq!(
+        ev(Op::Add, DType::Bool, DType::Bool, &[Bool(true), Bool(true)]),
+        Bool(true)
+    );
+    assert_eq!(
+        ev(
+            Op::Multiply,
+            DType::Bool,
+            DType::Bool,
+            &[Bool(true), Bool(false)]
+        ),
+        Bool(false)
+    );
+    assert_eq!(
+        ev(
+            Op::Cast,
+            DType::C128,
+            DType::Bool,
+            &[C128(Complex64::new(0.0, 1.0))]
+        ),
+        Bool(true)
+    );
+    assert_eq!(
+        ev(Op::Cast, DType::F64, DType::Bool, &[F64(f64::NAN)]),
+        Bool(true)
+    );
+    assert_eq!(ev(Op::Cast, DType::I16, DType::U8, &[I16(-1)]), U8(255));
+    assert_eq!(
+        ev(Op::Cast, DType::Bool, DType::C64, &[Bool(true)]),
+        C64(Complex32::new(1.0, 0.0))
+    );
+    assert_eq!(
+        ev(
+            Op::Real,
+            DType::C128,
+            DType::F64,
+            &[C128(Complex64::new(1.0, 2.0))]
+        ),
+        F64(1.0)
+    );
+    assert_eq!(
+        ev(
+            Op::Imag,
+            DType::C64,
+            DType::F32,
+            &[C64(Complex32::new(1.0, 2.0))]
+        ),
+        F32(2.0)
+    );
+    assert_eq!(
+        ev(Op::Nextafter, DType::F32, DType::F32, &[F32(1.0), F32(2.0)]),
+        F32(1.0 + f32::EPSILON)
+    );
+    assert_eq!(
+        ev(
+            Op::Nextafter,
+            DType::F64,
+            DType::F64,
+            &[F64(0.0), F64(-1.0)]
+        ),
+        F64(-f64::from_bits(1))
+    );
+    assert_eq!(
+        ev(Op::Copysign, DType::F64, DType::F64, &[F64(2.0), F64(-0.0)]),
+        F64(-2.0)
+    );
+    assert_eq!(
+        ev(Op::SignBit, DType::F32, DType::Bool, &[F32(-0.0)]),
+        Bool(true)
+    );
+}
