@@ -9,7 +9,19 @@
 //!
 //! float16 has only `Cast`, `Copy` and `Where` kernels: the compiler computes float16 in
 //! float32. Integer `power` with a negative exponent (an error in NumPy) gives 0 here: the
-//! compiler/VM must check for it.
+//! compiler/VM must check for it. Integer division/remainder by zero gives 0 (NumPy also
+//! warns; the kernels cannot). Bool operands must hold 0 or 1, and bool results are 0 or 1.
+//!
+//! Where NumPy's own loops are SIMD code with fused multiply-adds, the kernels reproduce them:
+//! complex `multiply`/`square` (`re = fma(a, c, -b*d)`, `im = fma(a, d, b*c)`) and complex
+//! `absolute` (`larger * sqrt(fma(r, r, 1))`, not libm's `hypot`). Float → uint32 casts of
+//! values outside `(-2^31, 2^32)` follow NumPy's vectorised loop (see `cast`).
+//!
+//! Accuracy (not bit-exact, tested against NumPy with a tolerance): the float functions
+//! (`sqrt` is exact) and the complex functions, which use num_complex's formulas with C99's
+//! branch-cut sides on the real axis for `arcsin`/`arccos`/`arctanh`; complex `expm1`/`log1p`
+//! are computed naively as `exp(z) - 1` and `log(1 + z)` (inaccurate near 0); complex `power`
+//! follows NumPy's `nc_pow` for small integer exponents and `0 ** b`, else `exp(b log a)`.
 
 mod cast;
 pub mod drive;
