@@ -499,12 +499,16 @@ where
         let m = n.abs();
         let mut aa = Complex::new(one, zero);
         let mut p = a;
+        // nc_pow's products are plain C (not NumPy's fused SIMD multiply).
+        let mul = |a: Complex<R>, b: Complex<R>| {
+            Complex::new(a.re * b.re - a.im * b.im, a.re * b.im + a.im * b.re)
+        };
         while mask > 0 && m >= mask {
             if m & mask != 0 {
-                aa = cmul(aa, p);
+                aa = mul(aa, p);
             }
             mask <<= 1;
-            p = cmul(p, p);
+            p = mul(p, p);
         }
         return if n < 0 {
             cdiv(Complex::new(one, zero), aa)
