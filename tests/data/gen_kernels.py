@@ -142,6 +142,9 @@ for t in COMPLEX:
     for name in ["negative", "absolute", "sign", "square", "reciprocal", "conjugate", "isnan",
                  "isfinite", "isinf", "logical_not"]:
         unary(name, t, xs)
+    # Integer exponents: NumPy's nc_pow multiplies exactly (binary powering).
+    binary("power", t, [complex(1, 2), complex(-3, 0.5), complex(0.5, -0.25), complex(1e-3, 7)],
+           [complex(n, 0) for n in [0, 1, 2, 3, 4, 5, 7, -1, -2, -3, 99]])
     a = np.array(CVALS, dtype=t)
     for k in range(len(a)):
         row("real", t, np.real(a), [a[k]], np.real(a)[k])
