@@ -1,0 +1,167 @@
+//! Loop drivers: the only code that touches the raw kernel pointers.
+//!
+//! An operation is a zero-sized type implementing [`Map1`], [`Map2`] or [`Map3`]; a driver
+//! monomorphised on it and on the scalar mask (one const bool per operand) is a [`KernelFn`].
+//! Each loop is "read element, compute, write element", which LLVM auto-vectorises; a scalar
+//! operand is read once before the loop (so the mask costs nothing per element).
+
+use super::KernelFn;
+
+/// A one-operand elementwise operation on elements of type `A`.
+pub trait Map1<A> {
+    type Out: Copy;
+    fn apply(a: A) -> Self::Out;
+}
+
+/// A two-operand elementwise operation, both operands of type `A`.
+pub trait Map2<A> {
+    type Out: Copy;
+    fn apply(a: A, b: A) -> Self::Out;
+}
+
+/// A three-operand elementwise operation.
+pub trait Map3<A, B, C> {
+    type Out: Copy;
+    fn apply(a: A, b: B, c: C) -> Self::Out;
+}
+
+/// One operand: a vector of `T` (`S = false`) or a broadcast scalar (`S = true`).
+#[derive(Clone, Copy)]
+struct Arg<T: Copy, const S: bool> {
+    ptr: *const T,
+    first: T,
+}
+
+impl<T: Copy, const S: bool> Arg<T, S> {
+    /// # Safety
+    /// `ptr` must be valid for reading one `T` (the caller has checked `n >= 1`).
+    #[inline(always)]
+    unsafe fn new(ptr: *const u8) -> Self {
+        let ptr = ptr as *const T;
+        // SAFETY: the caller guarantees one readable, aligned element.
+        let first = unsafe { ptr.read() };
+        Arg { ptr, first }
+    }
+
+    /// # Safety
+    /// For a vector operand, `i` must be below the kernel's `n`.
+    #[inline(always)]
+    unsafe fn get(&self, i: usize) -> T {
+        if S {
+            self.first
+        } else {
+            // SAFETY: a vector operand holds `n` elements and `i < n`.
+            unsafe { self.ptr.add(i).read() }
+        }
+    }
+}
+
+/// # Safety
+/// See [`KernelFn`].
+pub unsafe fn k1<A: Copy, M: Map1<A>, const SA: bool>(
+    n: usize,
+    dst: *mut u8,
+    args: &[*const u8; 3],
+) {
+    if n == 0 {
+        return;
+    }
+    // SAFETY: n >= 1, so operand 0 holds at least one element (KernelFn's contract).
+    let a = unsafe { Arg::<A, SA>::new(args[0]) };
+    let d = dst as *mut M::Out;
+    for i in 0..n {
+        // SAFETY: i < n; dst holds n outputs; dst equals an operand exactly or does not overlap
+        // it, and element i is read before it is written.
+        unsafe { d.add(i).write(M::apply(a.get(i))) }
+    }
+}
+
+/// # Safety
+/// See [`KernelFn`].
+pub unsafe fn k2<A: Copy, M: Map2<A>, const SA: bool, const SB: bool>(
+    n: usize,
+    dst: *mut u8,
+    args: &[*const u8; 3],
+) {
+    if n == 0 {
+        return;
+    }
+    // SAFETY: n >= 1, so operands 0 and 1 hold at least one element (KernelFn's contract).
+    let (a, b) = unsafe { (Arg::<A, SA>::new(args[0]), Arg::<A, SB>::new(args[1])) };
+    let d = dst as *mut M::Out;
+    for i in 0..n {
+        // SAFETY: as in `k1`.
+        unsafe { d.add(i).write(M::apply(a.get(i), b.get(i))) }
+    }
+}
+
+/// # Safety
+/// See [`KernelFn`].
+pub unsafe fn k3<
+    A: Copy,
+    B: Copy,
+    C: Copy,
+    M: Map3<A, B, C>,
+    const SA: bool,
+    const SB: bool,
+    const SC: bool,
+>(
+    n: usize,
+    dst: *mut u8,
+    args: &[*const u8; 3],
+) {
+    if n == 0 {
+        return;
+    }
+    // SAFETY: n >= 1, so the three operands hold at least one element (KernelFn's contract).
+    let (a, b, c) = unsafe {
+        (
+            Arg::<A, SA>::new(args[0]),
+            Arg::<B, SB>::new(args[1]),
+            Arg::<C, SC>::new(args[2]),
+        )
+    };
+    let d = dst as *mut M::Out;
+    for i in 0..n {
+        // SAFETY: as in `k1`.
+        unsafe { d.add(i).write(M::apply(a.get(i), b.get(i), c.get(i))) }
+    }
+}
+
+/// The unary kernel for the scalar mask's bit 0.
+pub fn form1<A: Copy, M: Map1<A>>(mask: u8) -> KernelFn {
+    if mask & 1 != 0 {
+        k1::<A, M, true>
+    } else {
+        k1::<A, M, false>
+    }
+}
+
+/// The binary kernel for the scalar mask's bits 0 and 1.
+pub fn form2<A: Copy, M: Map2<A>>(mask: u8) -> KernelFn {
+    match mask & 3 {
+        0 => k2::<A, M, false, false>,
+        1 => k2::<A, M, true, false>,
+        2 => k2::<A, M, false, true>,
+        _ => k2::<A, M, true, true>,
+    }
+}
+
+/// The ternary kernel for the scalar mask's bits 0 to 2.
+pub fn form3<A: Copy, B: Copy, C: Copy, M: Map3<A, B, C>>(mask: u8) -> KernelFn {
+    match mask & 7 {
+        0 => k3::<A, B, C, M, false, false, false>,
+        1 => k3::<A, B, C, M, true, false, false>,
+        2 => k3::<A, B, C, M, false, true, false>,
+        3 => k3::<A, B, C, M, true, true, false>,
+        4 => k3::<A, B, C, M, false, false, true>,
+        5 => k3::<A, B, C, M, true, false, true>,
+        6 => k3::<A, B, C, M, false, true, true>,
+        _ => k3::<A, B, C, M, true, true, true>,
+    }
+}
+
+/// [`form3`] for operations whose three operands share one type.
+pub fn form3s<A: Copy, M: Map3<A, A, A>>(mask: u8) -> KernelFn {
+    form3::<A, A, A, M>(mask)
+}
