@@ -12,14 +12,18 @@ pub type Lookup = fn(Op, DType, DType, u8) -> Option<KernelFn>;
 
 /// Elements per block.
 ///
-/// Measured on this machine (2 cores, release build, 1M-element f64 operands, one thread),
-/// ns per element for `2*a+48` / `a*b+c`, with simple auto-vectorised kernels:
-/// B=256: 0.68 / 1.29, 512: 0.62 / 1.19, 1024: 0.60 / 1.16, 2048: 0.60 / 1.16,
-/// 4096: 0.61 / 1.19, 8192: 0.66 / 1.25 (see `examples/vm_block_size.rs` in the commit that
-/// added this). 1024 is at the flat bottom: registers of 8 KiB (f64) keep a few live registers
-/// plus gather buffers inside L1/L2, and per-block overhead (kernel calls, pointer setup) is
-/// already amortised.
-pub const BLOCK: usize = 1024;
+/// Measured with `tests/vm_block_size.rs` (release, one thread, 1M-element f64 operands, the
+/// tests' simple auto-vectorised kernels; best of 30), ns per element for `2*a+48` / `a*b+c` /
+/// `a[::2]*b+c`, on this 2-core machine while it was shared (load average ~5, so single runs
+/// vary by up to 2x; these are typical of three sweeps):
+/// B=256: 0.37-0.68 / 0.72-0.90 / 1.1-1.5; B=512: 0.43-0.71 / 0.81-1.4 / 1.6-2.3;
+/// B=1024: 0.41-1.0 / 1.2-3.2 / 3.1-5.0; B=2048..8192: 1.0-1.6 / 1.8-2.5 / 2.7-5.0.
+/// Blocks of 2048 and more are clearly slower (three f64 inputs + a register + the output
+/// block no longer fit L1 together); 256 and 512 are the best and close. 512 is chosen over
+/// 256 to halve the per-block overhead (kernel calls, pointer setup) for the real kernels and
+/// longer programs, at 4 KiB per f64 register. Re-measure on a quiet machine with the real
+/// kernels.
+pub const BLOCK: usize = 512;
 
 /// 16-byte aligned storage for one scalar slot (the largest dtype, complex128, is 16 bytes).
 #[derive(Clone, Copy, Default)]
@@ -378,9 +382,12 @@ pub fn instr_cost(op: Op) -> usize {
     }
 }
 
-/// Work (elements × cost) below which an evaluation stays on the calling thread. Waking rayon
-/// workers costs ~10 µs; at ~1 ns per element-instruction that is ~64K elements of 2-instruction
-/// arithmetic, so splitting pays only above this.
+/// Work (elements × cost) below which an evaluation stays on the calling thread: 64K elements
+/// of a 2-instruction arithmetic program. Waking rayon workers costs ~10-15 µs
+/// (`tests/vm_block_size.rs`, `threading_threshold`: 4096 elements take 3.7 µs on one thread and
+/// 17 µs on two), about what ~64K element-instructions take on one core. On this shared machine
+/// (load ~5 on 2 cores) two threads did not win at any size, so this value follows the design
+/// estimate rather than a clean crossover; re-measure on a quiet machine.
 pub const PARALLEL_WORK: usize = 1 << 17;
 
 /// Runs every block of `job`, on `threads` threads (contiguous ranges of blocks, one per thread)

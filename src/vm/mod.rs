@@ -1,7 +1,7 @@
 //! The virtual machine: runs a compiled [`Program`] over ndarray operands, block by block,
 //! optionally on several threads; and the public evaluation API built on it.
 //!
-//! ```ignore
+//! ```no_run
 //! use ndarray::array;
 //! use ndexpr::{evaluate, Vars};
 //!
@@ -460,6 +460,8 @@ pub struct RunOptions {
     pub threads: Option<usize>,
     /// Work (elements × per-element cost) from which threads are used.
     pub parallel_work: usize,
+    /// Elements per block (default [`BLOCK`]).
+    pub block: usize,
 }
 
 impl Default for RunOptions {
@@ -468,6 +470,7 @@ impl Default for RunOptions {
             lookup: crate::kernels::lookup,
             threads: None,
             parallel_work: exec::PARALLEL_WORK,
+            block: BLOCK,
         }
     }
 }
@@ -545,14 +548,16 @@ fn bind(program: &Program, vars: &Vars<'_>, extra_slots: &mut Vec<Slot>) -> Resu
                         slots.push(slot);
                         continue;
                     }
-                    Var::Array(a) => return Err(Error::new(
-                        ErrorKind::Type,
-                        format!(
+                    Var::Array(a) => {
+                        return Err(Error::new(
+                            ErrorKind::Type,
+                            format!(
                             "variable `{}` was compiled as a scalar but is an array of shape {}",
                             spec.name,
                             shape_str(a.shape())
                         ),
-                    )),
+                        ))
+                    }
                 };
                 if scalar.dtype() != spec.dtype {
                     return Err(wrong_dtype(&spec.name, scalar.dtype(), spec.dtype));
@@ -634,7 +639,7 @@ fn execute(program: &Program, bound: &mut Bound, out: &RawArray, opts: &RunOptio
         plan: &plan,
         bases,
         sizes,
-        block: BLOCK,
+        block: opts.block.max(1),
     };
     let threads = opts.threads.unwrap_or_else(num_threads).max(1);
     exec::run_job(&job, threads, opts.parallel_work);
@@ -869,7 +874,7 @@ pub fn cache_len() -> usize {
 /// Evaluates the expression `src` over `vars` (compiled once per source and variable signature,
 /// then cached).
 ///
-/// ```ignore
+/// ```no_run
 /// use ndarray::array;
 /// use ndexpr::{evaluate, Vars};
 ///

@@ -168,6 +168,7 @@ pub fn opts_threads(threads: usize, parallel_work: usize) -> RunOptions {
         lookup,
         threads: Some(threads),
         parallel_work,
+        ..RunOptions::default()
     }
 }
 
