@@ -815,60 +815,76 @@ fn partially_overlaps(out: &RawArray, bound: &Bound) -> bool {
     })
 }
 
-/// Bounded LRU cache of compiled expressions, keyed by source and signature.
-struct Cache {
-    map: HashMap<(String, Signature), (Expr, u64)>,
+/// A small bounded LRU map: each entry remembers when it was last used; inserting into a full
+/// map evicts the least recently used entry (an O(capacity) scan, only on a miss).
+pub(crate) struct Lru<K, V> {
+    map: HashMap<K, (V, u64)>,
     tick: u64,
+    capacity: usize,
 }
 
-const CACHE_CAPACITY: usize = 256;
-static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
-
-fn cached_compile(src: &str, signature: Signature) -> Result<Expr> {
-    let key = (src.to_string(), signature);
-    {
-        let mut guard = CACHE.lock().unwrap_or_else(|e| e.into_inner());
-        let cache = guard.get_or_insert_with(|| Cache {
+impl<K: std::hash::Hash + Eq + Clone, V: Clone> Lru<K, V> {
+    pub(crate) fn new(capacity: usize) -> Lru<K, V> {
+        Lru {
             map: HashMap::new(),
             tick: 0,
-        });
-        cache.tick += 1;
-        let tick = cache.tick;
-        if let Some((expr, used)) = cache.map.get_mut(&key) {
-            *used = tick;
-            return Ok(expr.clone());
+            capacity: capacity.max(1),
         }
+    }
+
+    pub(crate) fn get(&mut self, key: &K) -> Option<V> {
+        self.tick += 1;
+        let tick = self.tick;
+        self.map.get_mut(key).map(|(v, used)| {
+            *used = tick;
+            v.clone()
+        })
+    }
+
+    pub(crate) fn insert(&mut self, key: K, value: V) {
+        if self.map.len() >= self.capacity && !self.map.contains_key(&key) {
+            if let Some(oldest) = self
+                .map
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| k.clone())
+            {
+                self.map.remove(&oldest);
+            }
+        }
+        self.tick += 1;
+        self.map.insert(key, (value, self.tick));
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+}
+
+type CacheKey = (String, Signature);
+const CACHE_CAPACITY: usize = 256;
+static CACHE: Mutex<Option<Lru<CacheKey, Expr>>> = Mutex::new(None);
+
+fn with_cache<R>(f: impl FnOnce(&mut Lru<CacheKey, Expr>) -> R) -> R {
+    let mut guard = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    f(guard.get_or_insert_with(|| Lru::new(CACHE_CAPACITY)))
+}
+
+/// Compiles `src` for `signature`, or reuses the cached compilation (bounded LRU, 256 entries).
+fn cached_compile(src: &str, signature: Signature) -> Result<Expr> {
+    let key = (src.to_string(), signature);
+    if let Some(expr) = with_cache(|c| c.get(&key)) {
+        return Ok(expr);
     }
     // Compile outside the lock: other threads keep evaluating meanwhile.
     let expr = guard(|| Expr::compile(&key.0, &key.1))?;
-    let mut guard = CACHE.lock().unwrap_or_else(|e| e.into_inner());
-    let cache = guard.get_or_insert_with(|| Cache {
-        map: HashMap::new(),
-        tick: 0,
-    });
-    if cache.map.len() >= CACHE_CAPACITY && !cache.map.contains_key(&key) {
-        if let Some(oldest) = cache
-            .map
-            .iter()
-            .min_by_key(|(_, (_, used))| *used)
-            .map(|(k, _)| k.clone())
-        {
-            cache.map.remove(&oldest);
-        }
-    }
-    cache.tick += 1;
-    let tick = cache.tick;
-    cache.map.insert(key, (expr.clone(), tick));
+    with_cache(|c| c.insert(key, expr.clone()));
     Ok(expr)
 }
 
 /// Number of compiled expressions currently cached by [`evaluate`].
 pub fn cache_len() -> usize {
-    CACHE
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .as_ref()
-        .map_or(0, |c| c.map.len())
+    with_cache(|c| c.len())
 }
 
 /// Evaluates the expression `src` over `vars` (compiled once per source and variable signature,
@@ -914,5 +930,47 @@ impl Expr {
     ) -> Result<()> {
         eval_program_in_place(self.program(), name, vars, x.into(), &RunOptions::default())
             .map_err(|e| e.with_source(self.source()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lru_evicts_least_recently_used() {
+        let mut lru = Lru::new(3);
+        lru.insert("a", 1);
+        lru.insert("b", 2);
+        lru.insert("c", 3);
+        assert_eq!(lru.get(&"a"), Some(1)); // a is now the most recent
+        lru.insert("d", 4); // evicts b
+        assert_eq!(lru.len(), 3);
+        assert_eq!(lru.get(&"b"), None);
+        assert_eq!(lru.get(&"a"), Some(1));
+        assert_eq!(lru.get(&"c"), Some(3));
+        lru.insert("c", 30); // replacing does not evict
+        assert_eq!(lru.len(), 3);
+        assert_eq!(lru.get(&"c"), Some(30));
+        lru.insert("e", 5); // evicts d (least recent)
+        assert_eq!(lru.get(&"d"), None);
+    }
+
+    #[test]
+    fn compile_panic_is_an_error_not_a_panic() {
+        // Whatever `Expr::compile` does with a signature it cannot satisfy, `evaluate` returns
+        // (it never unwinds into the caller).
+        let a = ndarray::Array1::<f64>::zeros(3);
+        let r = std::panic::catch_unwind(|| {
+            let _ = evaluate("a +* 2", &Vars::new().with("a", &a));
+        });
+        assert!(r.is_ok());
+    }
+
+    #[test]
+    fn shapes_print_like_python() {
+        assert_eq!(shape_str(&[]), "()");
+        assert_eq!(shape_str(&[5]), "(5,)");
+        assert_eq!(shape_str(&[3, 4]), "(3, 4)");
     }
 }
