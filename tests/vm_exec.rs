@@ -559,3 +559,52 @@ fn send_sync() {
     both::<ndexpr::Expr>();
     both::<Program>();
 }
+
+#[test]
+fn short_inner_axis_blocks_span_rows() {
+    // Inner axes of 3 that cannot merge: blocks cover many rows (gathered segment by segment).
+    let p = prog_abc();
+    for rows in [1, 2, BLOCK / 3, BLOCK + 1, 3 * BLOCK + 7, 40_000] {
+        let big = arr2(rows, 6, 1);
+        let a = big.slice(s![.., ..;2]);
+        let b = arr2(rows, 3, 2);
+        let bt = b.slice(s![..;-1, ..]);
+        let c = Array1::from(vec![0.5, -1.0, 2.0]);
+        let vars = Vars::new().with("a", a).with("b", bt).with("c", &c);
+        let mut e = Array2::zeros((rows, 3));
+        Zip::from(&mut e)
+            .and(&a)
+            .and(&bt)
+            .and_broadcast(&c)
+            .for_each(|e, &a, &b, &c| *e = a * b + c);
+        for threads in [1, 2, 4] {
+            let o = opts_threads(threads, 0);
+            let r = f64_result(eval_program(&p, &vars, &o).unwrap());
+            assert_eq!(r, e.clone().into_dyn(), "rows = {rows}");
+            let mut out = Array2::<f64>::zeros((rows, 9));
+            eval_program_into(&p, &vars, out.slice_mut(s![.., ..;-3]).into(), &o).unwrap();
+            assert_eq!(out.slice(s![.., ..;-3]), e, "rows = {rows}");
+        }
+    }
+    // Three axes, two outer ones that do not merge (a permuted input): the row cursor carries.
+    let base = ndarray::Array3::from_shape_vec((3, 5, 7 * 41), data(3 * 5 * 7 * 41, 3)).unwrap();
+    let a = base.view().permuted_axes([2, 1, 0]); // (287, 5, 3), strides (1, 287, 1435)
+    let c0 = ndarray::Array3::from_shape_vec((287, 5, 3), data(287 * 15, 4)).unwrap();
+    let cv = c0.slice(s![.., ..;-1, ..]);
+    let vars = Vars::new().with("a", a).with("b", 2.0).with("c", cv);
+    let r = f64_result(eval_program(&p, &vars, &opts_threads(2, 0)).unwrap());
+    let mut e = ndarray::Array3::zeros((287, 5, 3));
+    Zip::from(&mut e)
+        .and(&a)
+        .and(&cv)
+        .for_each(|e, &a, &c| *e = a * 2.0 + c);
+    assert_eq!(r, e.into_dyn());
+}
+
+#[test]
+fn plan_of_short_rows_is_flat() {
+    // The flat mode is chosen only for short inner axes with several rows.
+    use ndexpr::vm::plan::Plan;
+    let p = Plan::new(&[1000, 3], &[vec![24, 8], vec![-24, 8]]);
+    assert_eq!((p.inner, p.outer.clone()), (3, vec![1000]));
+}

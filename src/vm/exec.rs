@@ -264,42 +264,150 @@ unsafe fn scatter(dst: *mut u8, stride: isize, src: *const u8, n: usize, size: u
     }
 }
 
-impl Job<'_> {
-    /// Runs blocks `units` (numbered row-major: row, then block within the row) on the calling
-    /// thread, with block buffers allocated once for the whole range.
-    pub fn run_units(&self, units: std::ops::Range<usize>) {
-        if units.is_empty() {
-            return;
+/// Per-thread block buffers: registers and gather buffers, allocated once per run and thread.
+struct Scratch {
+    _regs: Vec<Vec<Chunk>>,
+    _gathers: Vec<Option<Vec<Chunk>>>,
+    reg_ptrs: Vec<*mut u8>,
+    /// Null for inputs read in place.
+    gather_ptrs: Vec<*mut u8>,
+}
+
+/// The outer-axes index of a row and each operand's byte offset to it, advanced incrementally.
+struct RowCursor {
+    idx: Vec<usize>,
+    offsets: Vec<isize>,
+}
+
+impl RowCursor {
+    fn new(plan: &Plan, row: usize) -> RowCursor {
+        let mut offsets = vec![0; plan.inner_strides.len()];
+        plan.row_offsets(row, &mut offsets);
+        let mut idx = vec![0; plan.outer.len()];
+        let mut r = row;
+        for axis in (0..plan.outer.len()).rev() {
+            idx[axis] = r % plan.outer[axis];
+            r /= plan.outer[axis];
         }
-        let program = self.program;
-        let plan = self.plan;
+        RowCursor { idx, offsets }
+    }
+
+    /// Moves to the next row (wrapping to row 0 after the last, harmlessly).
+    fn advance(&mut self, plan: &Plan) {
+        for axis in (0..plan.outer.len()).rev() {
+            self.idx[axis] += 1;
+            for (op, o) in self.offsets.iter_mut().enumerate() {
+                *o += plan.outer_strides[op][axis];
+            }
+            if self.idx[axis] < plan.outer[axis] {
+                return;
+            }
+            for (op, o) in self.offsets.iter_mut().enumerate() {
+                *o -= plan.outer_strides[op][axis] * plan.outer[axis] as isize;
+            }
+            self.idx[axis] = 0;
+        }
+    }
+}
+
+impl Job<'_> {
+    /// Whether blocks span several rows (short inner axis): every operand is then gathered and
+    /// the output scattered, so that a block still holds `block` elements.
+    pub fn flat(&self) -> bool {
+        self.plan.rows() > 1 && self.plan.inner < self.block / 4
+    }
+
+    /// Number of work units (blocks).
+    pub fn units(&self) -> usize {
+        if self.flat() {
+            self.plan.len().div_ceil(self.block)
+        } else {
+            self.plan.units(self.block)
+        }
+    }
+
+    fn scratch(&self, flat: bool) -> Scratch {
         let b = self.block;
-        let nops = self.bases.len();
-        let mut regs: Vec<Vec<Chunk>> = program
+        let mut regs: Vec<Vec<Chunk>> = self
+            .program
             .registers
             .iter()
             .map(|d| aligned_buffer(b * d.size()))
             .collect();
-        // Gather buffers, only for inputs that are strided along the inner axis.
-        let mut gathers: Vec<Option<Vec<Chunk>>> = (1..nops)
+        let mut gathers: Vec<Option<Vec<Chunk>>> = (1..self.bases.len())
             .map(|op| {
-                (plan.inner_strides[op] != self.sizes[op] as isize)
+                (flat || self.plan.inner_strides[op] != self.sizes[op] as isize)
                     .then(|| aligned_buffer(b * self.sizes[op]))
             })
             .collect();
-        let reg_ptrs: Vec<*mut u8> = regs.iter_mut().map(|r| r.as_mut_ptr() as *mut u8).collect();
-        let gather_ptrs: Vec<*mut u8> = gathers
+        let reg_ptrs = regs.iter_mut().map(|r| r.as_mut_ptr() as *mut u8).collect();
+        let gather_ptrs = gathers
             .iter_mut()
             .map(|g| {
                 g.as_mut()
                     .map_or(std::ptr::null_mut(), |g| g.as_mut_ptr() as *mut u8)
             })
             .collect();
-        let slot_ptr = |s: u16| self.slots[s as usize].0.as_ptr();
+        Scratch {
+            _regs: regs,
+            _gathers: gathers,
+            reg_ptrs,
+            gather_ptrs,
+        }
+    }
+
+    /// Runs the body over one block of `n` elements. `inputs[i]` points to n contiguous elements
+    /// of input i; `out` is where the last instruction writes (the output block or the result
+    /// register).
+    ///
+    /// # Safety
+    /// `inputs` and `out` must be valid for n elements of their dtypes, `n <= block`; `out` is
+    /// either disjoint from every input block or equal to it (exact alias).
+    unsafe fn run_body(&self, n: usize, inputs: &[*const u8], out: *mut u8, scratch: &Scratch) {
+        let last = self.program.body.len() - 1;
+        for (j, (instr, kernel)) in self.program.body.iter().zip(&self.kernels).enumerate() {
+            let mut args = [std::ptr::null::<u8>(); 3];
+            for (k, a) in instr.args.iter().take(instr.op.arity()).enumerate() {
+                args[k] = match *a {
+                    Operand::Reg(r) => scratch.reg_ptrs[r as usize],
+                    Operand::Input(i) => inputs[i as usize],
+                    Operand::Scalar(s) => self.slots[s as usize].0.as_ptr(),
+                };
+            }
+            let dst = if j == last {
+                out
+            } else {
+                match instr.dst {
+                    Dest::Reg(r) => scratch.reg_ptrs[r as usize],
+                    Dest::Scalar(_) => unreachable!("validated: body writes registers"),
+                }
+            };
+            // SAFETY: every pointer addresses n elements of the dtype the kernel was looked up
+            // for (validated program; register buffers hold `block` elements of their widest
+            // dtype; inputs per this function's contract; slots hold one element, read as
+            // scalars per the mask); buffers are 64-byte aligned, array blocks aligned for
+            // their element type.
+            unsafe { kernel(n, dst, &args) };
+        }
+    }
+
+    /// Runs blocks `units` on the calling thread, with block buffers allocated once for the
+    /// whole range.
+    pub fn run_units(&self, units: std::ops::Range<usize>) {
+        if units.is_empty() {
+            return;
+        }
+        if self.flat() {
+            self.run_flat(units);
+            return;
+        }
+        let plan = self.plan;
+        let b = self.block;
+        let nops = self.bases.len();
+        let scratch = self.scratch(false);
         let out_size = self.sizes[0];
         let out_contiguous = plan.inner_strides[0] == out_size as isize;
-        let result_ptr = reg_ptrs[program.result as usize];
-        let last = program.body.len() - 1;
+        let result_ptr = scratch.reg_ptrs[self.program.result as usize];
 
         let bpr = plan.blocks_per_row(b);
         let mut offsets = vec![0isize; nops];
@@ -322,51 +430,110 @@ impl Job<'_> {
             for (i, input) in inputs.iter_mut().enumerate() {
                 let op = i + 1;
                 let p = base(op);
-                if gather_ptrs[i].is_null() {
+                let g = scratch.gather_ptrs[i];
+                if g.is_null() {
                     *input = p;
                 } else {
                     // SAFETY: the source block is inside the input (see above); the gather
                     // buffer holds `b >= n` elements and is private to this thread.
-                    unsafe { gather(gather_ptrs[i], p, plan.inner_strides[op], n, self.sizes[op]) };
-                    *input = gather_ptrs[i];
+                    unsafe { gather(g, p, plan.inner_strides[op], n, self.sizes[op]) };
+                    *input = g;
                 }
             }
             let out_block = base(0);
-            for (j, (instr, kernel)) in program.body.iter().zip(&self.kernels).enumerate() {
-                let mut args = [std::ptr::null::<u8>(); 3];
-                for (k, a) in instr.args.iter().take(instr.op.arity()).enumerate() {
-                    args[k] = match *a {
-                        Operand::Reg(r) => reg_ptrs[r as usize],
-                        Operand::Input(i) => inputs[i as usize],
-                        Operand::Scalar(s) => slot_ptr(s),
-                    };
-                }
-                let dst = if j == last && out_contiguous {
-                    // The result goes straight into the output block. An input read in place
-                    // here is either disjoint from the output or exactly the same elements
-                    // (partial overlap was ruled out before running), which kernels allow.
-                    out_block
-                } else {
-                    match instr.dst {
-                        Dest::Reg(r) => reg_ptrs[r as usize],
-                        Dest::Scalar(_) => unreachable!("validated: body writes registers"),
-                    }
-                };
-                // SAFETY: every pointer addresses n elements of the dtype the kernel was looked
-                // up for (validated program; register buffers hold `b` elements of their widest
-                // dtype; inputs are in-place blocks or gather buffers; slots hold one element and
-                // the kernel reads them as scalars per the mask); buffers are 64-byte aligned,
-                // array blocks aligned for their element type.
-                unsafe { kernel(n, dst, &args) };
-            }
+            // The result goes straight into a contiguous output block. An input read in place
+            // is either disjoint from the output or exactly the same elements (partial overlap
+            // was ruled out before running), which kernels allow.
+            let dst = if out_contiguous {
+                out_block
+            } else {
+                result_ptr
+            };
+            // SAFETY: see above; n <= b.
+            unsafe { self.run_body(n, &inputs, dst, &scratch) };
             if !out_contiguous {
                 // SAFETY: the result register holds n elements of the output dtype; the output
                 // block is inside the output and disjoint from the register.
                 unsafe { scatter(out_block, plan.inner_strides[0], result_ptr, n, out_size) };
             }
         }
-        drop(regs);
-        drop(gathers);
+    }
+
+    /// Blocks over the flattened iteration space (for short inner axes): each block gathers its
+    /// elements row segment by row segment, and scatters the result the same way.
+    fn run_flat(&self, units: std::ops::Range<usize>) {
+        let plan = self.plan;
+        let b = self.block;
+        let nops = self.bases.len();
+        let scratch = self.scratch(true);
+        let total = plan.len();
+        let inner = plan.inner;
+        let out_size = self.sizes[0];
+        let result_ptr = scratch.reg_ptrs[self.program.result as usize];
+        let inputs: Vec<*const u8> = scratch
+            .gather_ptrs
+            .iter()
+            .map(|&p| p as *const u8)
+            .collect();
+        let mut out_segs: Vec<(*mut u8, usize)> = Vec::new();
+
+        let first = units.start * b;
+        let mut cursor = RowCursor::new(plan, first / inner);
+        let mut col = first % inner;
+        for unit in units {
+            let start = unit * b;
+            let n = b.min(total - start);
+            out_segs.clear();
+            let mut done = 0;
+            while done < n {
+                let m = (inner - col).min(n - done);
+                // SAFETY: (cursor row, col..col+m) is inside the iteration space, so each
+                // operand's segment lies inside its allocation; gather buffers hold b >= done+m
+                // elements.
+                let seg = |op: usize| unsafe {
+                    self.bases[op]
+                        .offset(cursor.offsets[op] + col as isize * plan.inner_strides[op])
+                };
+                for op in 1..nops {
+                    let size = self.sizes[op];
+                    // SAFETY: see above.
+                    unsafe {
+                        gather(
+                            scratch.gather_ptrs[op - 1].add(done * size),
+                            seg(op),
+                            plan.inner_strides[op],
+                            m,
+                            size,
+                        )
+                    };
+                }
+                out_segs.push((seg(0), m));
+                done += m;
+                col += m;
+                if col == inner {
+                    col = 0;
+                    cursor.advance(plan);
+                }
+            }
+            // SAFETY: every input is a gather buffer of n elements; the result register holds
+            // b >= n elements and is disjoint from them.
+            unsafe { self.run_body(n, &inputs, result_ptr, &scratch) };
+            let mut k = 0;
+            for &(p, m) in &out_segs {
+                // SAFETY: each segment is inside the output (see above); the register holds the
+                // n = sum of m results.
+                unsafe {
+                    scatter(
+                        p,
+                        plan.inner_strides[0],
+                        result_ptr.add(k * out_size),
+                        m,
+                        out_size,
+                    )
+                };
+                k += m;
+            }
+        }
     }
 }
 
@@ -393,7 +560,7 @@ pub const PARALLEL_WORK: usize = 1 << 17;
 /// Runs every block of `job`, on `threads` threads (contiguous ranges of blocks, one per thread)
 /// when the work is large enough, else on the calling thread.
 pub fn run_job(job: &Job<'_>, threads: usize, min_work: usize) {
-    let units = job.plan.units(job.block);
+    let units = job.units();
     if units == 0 {
         return;
     }
