@@ -608,3 +608,77 @@ fn plan_of_short_rows_is_flat() {
     let p = Plan::new(&[1000, 3], &[vec![24, 8], vec![-24, 8]]);
     assert_eq!((p.inner, p.outer.clone()), (3, vec![1000]));
 }
+
+fn vector_only(op: Op, ty: DType, out: DType, mask: u8) -> Option<ndexpr::kernels::KernelFn> {
+    if mask == 0 {
+        lookup(op, ty, out, mask)
+    } else {
+        None
+    }
+}
+
+#[test]
+fn broadcast_inner_axis_scalar_form_and_fallback() {
+    // `b` of shape (m, 1) is constant along the inner axis: read as a scalar per block when the
+    // table has the scalar form, gathered (filled) otherwise. Same results either way.
+    let p = prog_abc();
+    for (m, n) in [(3, 5), (4, BLOCK + 3), (2, 3 * BLOCK + 7)] {
+        let a = arr2(m, n, 1);
+        let b = Array2::from_shape_vec((m, 1), data(m, 2)).unwrap();
+        let c = arr2(m, n, 3);
+        let mut e = Array2::zeros((m, n));
+        Zip::from(&mut e)
+            .and(&a)
+            .and_broadcast(&b)
+            .and(&c)
+            .for_each(|e, &a, &b, &c| *e = a * b + c);
+        for lookup_fn in [lookup as ndexpr::vm::Lookup, vector_only] {
+            let o = ndexpr::vm::RunOptions {
+                lookup: lookup_fn,
+                ..opts()
+            };
+            // b read by the first instruction, and (swapped) by the last.
+            let vars = Vars::new().with("a", &a).with("b", &b).with("c", &c);
+            let r = f64_result(eval_program(&p, &vars, &o).unwrap());
+            assert_eq!(r, e.clone().into_dyn());
+            let vars = Vars::new().with("a", &a).with("b", &c).with("c", &b);
+            let r = f64_result(eval_program(&p, &vars, &o).unwrap());
+            let mut e2 = Array2::zeros((m, n));
+            Zip::from(&mut e2)
+                .and(&a)
+                .and(&c)
+                .and_broadcast(&b)
+                .for_each(|e, &a, &c, &b| *e = a * c + b);
+            assert_eq!(r, e2.into_dyn());
+        }
+    }
+}
+
+static SCALAR_FORMS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn counting(op: Op, ty: DType, out: DType, mask: u8) -> Option<ndexpr::kernels::KernelFn> {
+    if mask != 0 {
+        SCALAR_FORMS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+    lookup(op, ty, out, mask)
+}
+
+#[test]
+fn broadcast_inner_axis_uses_scalar_form() {
+    let p = prog_abc();
+    let a = arr2(4, 100, 1);
+    let b = Array2::from_shape_vec((4, 1), data(4, 2)).unwrap();
+    let o = ndexpr::vm::RunOptions {
+        lookup: counting,
+        ..opts()
+    };
+    let vars = Vars::new().with("a", &a).with("b", &b).with("c", &a);
+    let r = f64_result(eval_program(&p, &vars, &o).unwrap());
+    assert!(SCALAR_FORMS.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    let mut e = Array2::zeros((4, 100));
+    Zip::from(&mut e)
+        .and(&a)
+        .and_broadcast(&b)
+        .for_each(|e, &a, &b| *e = a * b + a);
+    assert_eq!(r, e.into_dyn());
+}

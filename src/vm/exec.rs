@@ -147,13 +147,55 @@ fn find(lookup: Lookup, instr: &Instr, mask: u8) -> Result<KernelFn> {
     })
 }
 
+/// A body instruction's kernel, and which of its operands are inputs broadcast along the inner
+/// axis (stride 0) that it reads as scalars (no gather) for this evaluation.
+#[derive(Clone, Copy)]
+pub struct BodyKernel {
+    pub kernel: KernelFn,
+    /// Bit k: operand k is an input read as a scalar (its block's first element).
+    pub bcast: u8,
+}
+
 /// Kernels of the body, looked up once per evaluation with each instruction's scalar mask.
-pub fn body_kernels(program: &Program, lookup: Lookup) -> Result<Vec<KernelFn>> {
+/// Inputs with `scalar_inputs[i]` (constant along every block) are read through the scalar form
+/// of the kernel when the table has it, else gathered like any strided input.
+pub fn body_kernels(
+    program: &Program,
+    lookup: Lookup,
+    scalar_inputs: &[bool],
+) -> Result<Vec<BodyKernel>> {
     program
         .body
         .iter()
-        .map(|i| find(lookup, i, i.scalar_mask()))
+        .map(|instr| {
+            let base = instr.scalar_mask();
+            let extra = instr.args.iter().take(instr.op.arity()).enumerate().fold(
+                0u8,
+                |m, (k, a)| match *a {
+                    Operand::Input(i) if scalar_inputs.get(i as usize) == Some(&true) => m | 1 << k,
+                    _ => m,
+                },
+            );
+            if extra != 0 {
+                if let Some(kernel) = lookup(instr.op, instr.ty, instr.out, base | extra) {
+                    return Ok(BodyKernel {
+                        kernel,
+                        bcast: extra,
+                    });
+                }
+            }
+            Ok(BodyKernel {
+                kernel: find(lookup, instr, base)?,
+                bcast: 0,
+            })
+        })
         .collect()
+}
+
+/// Whether blocks span several rows (short inner axis): every operand is then gathered and the
+/// output scattered, so that a block still holds `block` elements.
+pub fn is_flat(plan: &Plan, block: usize) -> bool {
+    plan.rows() > 1 && plan.inner < block / 4
 }
 
 /// Runs the prologue once over the scalar slots (which hold constants and scalar variables
@@ -184,7 +226,7 @@ pub fn run_prologue(program: &Program, slots: &mut [Slot], lookup: Lookup) -> Re
 /// Everything the block loop needs, shared read-only by the threads of one evaluation.
 pub struct Job<'a> {
     pub program: &'a Program,
-    pub kernels: Vec<KernelFn>,
+    pub kernels: Vec<BodyKernel>,
     pub slots: &'a [Slot],
     pub plan: &'a Plan,
     /// Operand 0: the output (written); 1..: the program's array inputs, in program order.
@@ -314,7 +356,34 @@ impl Job<'_> {
     /// Whether blocks span several rows (short inner axis): every operand is then gathered and
     /// the output scattered, so that a block still holds `block` elements.
     pub fn flat(&self) -> bool {
-        self.plan.rows() > 1 && self.plan.inner < self.block / 4
+        is_flat(self.plan, self.block)
+    }
+
+    /// Whether input `i` needs a gather buffer: strided along the inner axis and not read as a
+    /// scalar by every instruction that reads it.
+    fn needs_gather(&self, i: usize, flat: bool) -> bool {
+        let op = i + 1;
+        let stride = self.plan.inner_strides[op];
+        if flat {
+            return true;
+        }
+        if stride == self.sizes[op] as isize {
+            return false;
+        }
+        let vector_use = self
+            .program
+            .body
+            .iter()
+            .zip(&self.kernels)
+            .any(|(instr, k)| {
+                instr
+                    .args
+                    .iter()
+                    .take(instr.op.arity())
+                    .enumerate()
+                    .any(|(j, a)| *a == Operand::Input(i as u16) && k.bcast & (1 << j) == 0)
+            });
+        stride != 0 || vector_use
     }
 
     /// Number of work units (blocks).
@@ -336,7 +405,7 @@ impl Job<'_> {
             .collect();
         let mut gathers: Vec<Option<Vec<Chunk>>> = (1..self.bases.len())
             .map(|op| {
-                (flat || self.plan.inner_strides[op] != self.sizes[op] as isize)
+                self.needs_gather(op - 1, flat)
                     .then(|| aligned_buffer(b * self.sizes[op]))
             })
             .collect();
@@ -357,19 +426,27 @@ impl Job<'_> {
     }
 
     /// Runs the body over one block of `n` elements. `inputs[i]` points to n contiguous elements
-    /// of input i; `out` is where the last instruction writes (the output block or the result
-    /// register).
+    /// of input i (unless only read as a scalar), `firsts[i]` to its first element in the block;
+    /// `out` is where the last instruction writes (the output block or the result register).
     ///
     /// # Safety
     /// `inputs` and `out` must be valid for n elements of their dtypes, `n <= block`; `out` is
     /// either disjoint from every input block or equal to it (exact alias).
-    unsafe fn run_body(&self, n: usize, inputs: &[*const u8], out: *mut u8, scratch: &Scratch) {
+    unsafe fn run_body(
+        &self,
+        n: usize,
+        inputs: &[*const u8],
+        firsts: &[*const u8],
+        out: *mut u8,
+        scratch: &Scratch,
+    ) {
         let last = self.program.body.len() - 1;
-        for (j, (instr, kernel)) in self.program.body.iter().zip(&self.kernels).enumerate() {
+        for (j, (instr, bk)) in self.program.body.iter().zip(&self.kernels).enumerate() {
             let mut args = [std::ptr::null::<u8>(); 3];
             for (k, a) in instr.args.iter().take(instr.op.arity()).enumerate() {
                 args[k] = match *a {
                     Operand::Reg(r) => scratch.reg_ptrs[r as usize],
+                    Operand::Input(i) if bk.bcast & (1 << k) != 0 => firsts[i as usize],
                     Operand::Input(i) => inputs[i as usize],
                     Operand::Scalar(s) => self.slots[s as usize].0.as_ptr(),
                 };
@@ -387,7 +464,7 @@ impl Job<'_> {
             // dtype; inputs per this function's contract; slots hold one element, read as
             // scalars per the mask); buffers are 64-byte aligned, array blocks aligned for
             // their element type.
-            unsafe { kernel(n, dst, &args) };
+            unsafe { (bk.kernel)(n, dst, &args) };
         }
     }
 
@@ -413,6 +490,7 @@ impl Job<'_> {
         let mut offsets = vec![0isize; nops];
         let mut current_row = usize::MAX;
         let mut inputs: Vec<*const u8> = vec![std::ptr::null(); nops - 1];
+        let mut firsts: Vec<*const u8> = vec![std::ptr::null(); nops - 1];
         for unit in units {
             let (row, blk) = (unit / bpr, unit % bpr);
             if row != current_row {
@@ -430,6 +508,7 @@ impl Job<'_> {
             for (i, input) in inputs.iter_mut().enumerate() {
                 let op = i + 1;
                 let p = base(op);
+                firsts[i] = p;
                 let g = scratch.gather_ptrs[i];
                 if g.is_null() {
                     *input = p;
@@ -450,7 +529,7 @@ impl Job<'_> {
                 result_ptr
             };
             // SAFETY: see above; n <= b.
-            unsafe { self.run_body(n, &inputs, dst, &scratch) };
+            unsafe { self.run_body(n, &inputs, &firsts, dst, &scratch) };
             if !out_contiguous {
                 // SAFETY: the result register holds n elements of the output dtype; the output
                 // block is inside the output and disjoint from the register.
@@ -517,7 +596,7 @@ impl Job<'_> {
             }
             // SAFETY: every input is a gather buffer of n elements; the result register holds
             // b >= n elements and is disjoint from them.
-            unsafe { self.run_body(n, &inputs, result_ptr, &scratch) };
+            unsafe { self.run_body(n, &inputs, &inputs, result_ptr, &scratch) };
             let mut k = 0;
             for &(p, m) in &out_segs {
                 // SAFETY: each segment is inside the output (see above); the register holds the

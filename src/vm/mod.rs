@@ -616,8 +616,6 @@ fn bind(program: &Program, vars: &Vars<'_>, extra_slots: &mut Vec<Slot>) -> Resu
 
 /// Runs a bound program into `out` (shape `bound.shape`, already checked).
 fn execute(program: &Program, bound: &mut Bound, out: &RawArray, opts: &RunOptions) -> Result<()> {
-    let kernels = exec::body_kernels(program, opts.lookup)?;
-    exec::run_prologue(program, &mut bound.slots, opts.lookup)?;
     let shape = &bound.shape;
     let mut strides = vec![broadcast_strides(&out.shape, &out.byte_strides(), shape)];
     let mut bases = vec![out.ptr];
@@ -632,6 +630,14 @@ fn execute(program: &Program, bound: &mut Bound, out: &RawArray, opts: &RunOptio
         sizes.push(input.size);
     }
     let plan = Plan::new(shape, &strides);
+    let block = opts.block.max(1);
+    // Inputs constant along the inner axis (stride 0) can be read as scalars, block by block.
+    let flat = exec::is_flat(&plan, block);
+    let scalar_inputs: Vec<bool> = (1..strides.len())
+        .map(|op| !flat && plan.inner > 1 && plan.inner_strides[op] == 0)
+        .collect();
+    let kernels = exec::body_kernels(program, opts.lookup, &scalar_inputs)?;
+    exec::run_prologue(program, &mut bound.slots, opts.lookup)?;
     let job = Job {
         program,
         kernels,
@@ -639,7 +645,7 @@ fn execute(program: &Program, bound: &mut Bound, out: &RawArray, opts: &RunOptio
         plan: &plan,
         bases,
         sizes,
-        block: opts.block.max(1),
+        block,
     };
     let threads = opts.threads.unwrap_or_else(num_threads).max(1);
     exec::run_job(&job, threads, opts.parallel_work);
