@@ -666,7 +666,7 @@ fn counting(op: Op, ty: DType, out: DType, mask: u8) -> Option<ndexpr::kernels::
 #[test]
 fn broadcast_inner_axis_uses_scalar_form() {
     let p = prog_abc();
-    let a = arr2(4, 100, 1);
+    let a = arr2(4, 1000, 1);
     let b = Array2::from_shape_vec((4, 1), data(4, 2)).unwrap();
     let o = ndexpr::vm::RunOptions {
         lookup: counting,
@@ -675,7 +675,7 @@ fn broadcast_inner_axis_uses_scalar_form() {
     let vars = Vars::new().with("a", &a).with("b", &b).with("c", &a);
     let r = f64_result(eval_program(&p, &vars, &o).unwrap());
     assert!(SCALAR_FORMS.load(std::sync::atomic::Ordering::SeqCst) >= 1);
-    let mut e = Array2::zeros((4, 100));
+    let mut e = Array2::zeros((4, 1000));
     Zip::from(&mut e)
         .and(&a)
         .and_broadcast(&b)
