@@ -496,8 +496,6 @@ fn guard<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
 /// The operands of one evaluation, bound and checked against the program.
 struct Bound {
     inputs: Vec<RawArray>,
-    /// Input names (for error messages).
-    names: Vec<String>,
     slots: Vec<Slot>,
     shape: Vec<usize>,
     fortran: bool,
@@ -568,7 +566,6 @@ fn bind(program: &Program, vars: &Vars<'_>, extra_slots: &mut Vec<Slot>) -> Resu
     }
     // Array inputs; a scalar given for an array input acts as a 0-d array.
     let mut inputs = Vec::with_capacity(program.inputs.len());
-    let mut names = Vec::with_capacity(program.inputs.len());
     let mut fortran_all = !program.inputs.is_empty();
     let mut fortran_any = false;
     extra_slots.clear();
@@ -597,17 +594,17 @@ fn bind(program: &Program, vars: &Vars<'_>, extra_slots: &mut Vec<Slot>) -> Resu
             }
         };
         inputs.push(raw);
-        names.push(spec.name.clone());
     }
-    let named: Vec<(&str, &[usize])> = names
+    let named: Vec<(&str, &[usize])> = program
+        .inputs
         .iter()
+        .map(|spec| &spec.name)
         .zip(&inputs)
         .map(|(n, r)| (n.as_str(), r.shape.as_slice()))
         .collect();
     let shape = broadcast_shapes(&named)?;
     Ok(Bound {
         inputs,
-        names,
         slots,
         shape,
         fortran: fortran_all && fortran_any,
@@ -649,7 +646,6 @@ fn execute(program: &Program, bound: &mut Bound, out: &RawArray, opts: &RunOptio
     };
     let threads = opts.threads.unwrap_or_else(num_threads).max(1);
     exec::run_job(&job, threads, opts.parallel_work);
-    let _ = &bound.names;
     Ok(())
 }
 
