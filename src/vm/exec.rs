@@ -629,11 +629,13 @@ pub fn instr_cost(op: Op) -> usize {
 }
 
 /// Work (elements × cost) below which an evaluation stays on the calling thread: 64K elements
-/// of a 2-instruction arithmetic program. Waking rayon workers costs ~10-15 µs
-/// (`tests/vm_block_size.rs`, `threading_threshold`: 4096 elements take 3.7 µs on one thread and
-/// 17 µs on two), about what ~64K element-instructions take on one core. On this shared machine
-/// (load ~5 on 2 cores) two threads did not win at any size, so this value follows the design
-/// estimate rather than a clean crossover; re-measure on a quiet machine.
+/// of a 2-instruction arithmetic program. Measured (`tests/vm_block_size.rs`,
+/// `threading_threshold`, `2*a+48` into a new array, best of 200, machine shared, load ~2.5):
+/// n=4096: 1 thread 2.4 µs, 2 threads 9.3 µs; 16K: 6.1 / 18.4; 32K: 10.9 / 18.6;
+/// 64K: 21.8 / 35.6; 128K: 68.9 / 56.6; 256K: 82 / 97; 1M: 392 / 383 (memory-bound: the
+/// fresh output's page faults dominate). Waking the workers costs ~7-12 µs, so below ~64K
+/// elements of cheap arithmetic one thread wins; the crossover is near 128K elements × 2
+/// instructions, hence 2^17. Re-measure on a quiet machine.
 pub const PARALLEL_WORK: usize = 1 << 17;
 
 /// Runs every block of `job`, on `threads` threads (contiguous ranges of blocks, one per thread)
