@@ -264,6 +264,20 @@ impl<'a> IntoVar<'a> for Var<'a> {
 }
 
 /// Named operands, in insertion order: `Vars::new().with("a", &a).with("k", 2.5)`.
+///
+/// Arrays of any dtype, dimensionality and strides (views, slices, broadcasts) are array
+/// operands; Rust numbers and [`Scalar`]s are scalar operands (loaded once, never expanded).
+///
+/// ```
+/// use ndarray::{array, s};
+/// use ndexpr::{DType, Vars};
+///
+/// let a = array![[1.0f32, 2.0], [3.0, 4.0]];
+/// let mut vars = Vars::new().with("a", a.slice(s![.., ..;-1])).with("k", 2i64);
+/// vars.insert("z", num_complex::Complex64::new(0.0, 1.0));
+/// assert_eq!(vars.get("a").unwrap().dtype(), DType::F32);
+/// assert!(vars.get("k").unwrap().is_scalar());
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct Vars<'a> {
     vars: Vec<(String, Var<'a>)>,
@@ -907,14 +921,39 @@ pub fn evaluate(src: &str, vars: &Vars<'_>) -> Result<Array> {
 }
 
 impl Expr {
-    /// Evaluates the compiled expression over `vars` into a new array.
+    /// Evaluates the compiled expression over `vars` into a new array (C order, or Fortran
+    /// order when every array input is Fortran-ordered).
+    ///
+    /// ```no_run
+    /// use ndarray::Array2;
+    /// use ndexpr::{Expr, Vars};
+    ///
+    /// let a = Array2::<f64>::ones((1000, 1000));
+    /// let vars = Vars::new().with("a", &a).with("k", 0.5);
+    /// let expr = Expr::compile("sin(a)**2 + k", &vars.signature()).unwrap();
+    /// let r = expr.eval(&vars).unwrap().into_array::<f64>().unwrap();
+    /// assert_eq!(r.shape(), &[1000, 1000]);
+    /// ```
     pub fn eval(&self, vars: &Vars<'_>) -> Result<Array> {
         eval_program(self.program(), vars, &RunOptions::default())
             .map_err(|e| e.with_source(self.source()))
     }
 
-    /// Evaluates into `out` (`&mut array` or a mutable view of the result's dtype; any strides;
-    /// may be one of the inputs for an in-place update).
+    /// Evaluates into `out` (`&mut array` or a mutable view of the result's dtype and shape;
+    /// any strides). An output sharing memory with an input (other than being exactly that
+    /// input) is handled through a temporary. On error `out` is untouched.
+    ///
+    /// ```no_run
+    /// use ndarray::{s, Array1, Array2};
+    /// use ndexpr::{Expr, Vars};
+    ///
+    /// let a = Array1::<f64>::linspace(0.0, 1.0, 100);
+    /// let vars = Vars::new().with("a", &a);
+    /// let expr = Expr::compile("2*a + 48", &vars.signature()).unwrap();
+    /// let mut out = Array2::<f64>::zeros((3, 200));
+    /// expr.eval_into(&vars, out.slice_mut(s![1, ..;2])).unwrap();
+    /// assert_eq!(out[[1, 2]], 2.0 * a[1] + 48.0);
+    /// ```
     pub fn eval_into<'o>(&self, vars: &Vars<'_>, out: impl Into<ArrayMut<'o>>) -> Result<()> {
         eval_program_into(self.program(), vars, out.into(), &RunOptions::default())
             .map_err(|e| e.with_source(self.source()))
@@ -924,6 +963,16 @@ impl Expr {
     /// `x = expr` in place, no allocation (Rust's borrows forbid passing `&x` in `vars` and
     /// `&mut x` as the output at once; this is the safe spelling of that). The result's dtype
     /// must be `x`'s.
+    ///
+    /// ```no_run
+    /// use ndarray::Array1;
+    /// use ndexpr::{Expr, Signature, DType, Vars};
+    ///
+    /// let mut x = Array1::<f64>::ones(1_000_000);
+    /// let expr = Expr::compile("x*2 + 1", &Signature::new().array("x", DType::F64)).unwrap();
+    /// expr.eval_in_place("x", &Vars::new(), &mut x).unwrap();
+    /// assert_eq!(x[0], 3.0);
+    /// ```
     pub fn eval_in_place<'o>(
         &self,
         name: &str,
