@@ -682,3 +682,39 @@ fn broadcast_inner_axis_uses_scalar_form() {
         .for_each(|e, &a, &b| *e = a * b + a);
     assert_eq!(r, e.into_dyn());
 }
+
+#[test]
+fn transposed_alias_is_not_in_place() {
+    // x = x.T + x (square): the output shares x's memory with other strides, so it must go
+    // through a temporary (an elementwise in-place pass would read overwritten elements).
+    let p = prog_unary_binary(Op::Add, DType::F64, DType::F64);
+    for n in [2, 33, 700] {
+        let mut x = arr2(n, n, 11);
+        let before = x.clone();
+        let base = x.as_mut_ptr();
+        // SAFETY: all views address `x`'s n*n elements and are used within this iteration.
+        let xt = unsafe { ndarray::ArrayView2::from_shape_ptr((n, n).f(), base as *const f64) };
+        let xs = unsafe { ndarray::ArrayView2::from_shape_ptr((n, n), base as *const f64) };
+        let out = unsafe { ndarray::ArrayViewMut2::from_shape_ptr((n, n), base) };
+        let vars = Vars::new().with("a", xt).with("b", xs);
+        eval_program_into(&p, &vars, out.into(), &opts()).unwrap();
+        assert_eq!(x, &before.t() + &before, "n = {n}");
+    }
+    // Exact alias of an input plus a cast of another dtype: in place, correct.
+    let p = prog_cast();
+    let n = 3 * BLOCK + 7;
+    let i = Array1::from_iter((0..n as i32).map(|v| v - 50));
+    let mut x = Array1::from(data(n, 12));
+    let before = x.clone();
+    eval_program_in_place(
+        &p,
+        "x",
+        &Vars::new().with("i", &i),
+        (&mut x).into(),
+        &opts(),
+    )
+    .unwrap();
+    let mut e = before.clone();
+    Zip::from(&mut e).and(&i).for_each(|e, &i| *e += i as f64);
+    assert_eq!(x, e);
+}

@@ -546,8 +546,8 @@ fn bind(program: &Program, vars: &Vars<'_>, extra_slots: &mut Vec<Slot>) -> Resu
                 let spec = &program.scalar_vars[*v as usize];
                 let scalar = match vars.get(&spec.name).ok_or_else(|| missing(&spec.name))? {
                     Var::Scalar(s) => *s,
-                    // A 0-d (or one-element) array may stand for a scalar.
-                    Var::Array(a) if a.shape().iter().product::<usize>() == 1 => {
+                    // A 0-d array may stand for a scalar.
+                    Var::Array(a) if a.shape().is_empty() => {
                         let raw = a.raw();
                         let mut slot = Slot::default();
                         // SAFETY: the array has exactly one element of `raw.size` bytes at `ptr`.
