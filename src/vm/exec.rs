@@ -159,7 +159,7 @@ pub struct BodyKernel {
 /// Kernels of the body, looked up once per evaluation with each instruction's scalar mask.
 /// Inputs with `scalar_inputs[i]` (constant along every block) are read through the scalar form
 /// of the kernel when the table has it, else gathered like any strided input.
-pub fn body_kernels(
+pub(crate) fn body_kernels(
     program: &Program,
     lookup: Lookup,
     scalar_inputs: &[bool],
@@ -201,7 +201,7 @@ pub fn is_flat(plan: &Plan, block: usize) -> bool {
 /// Runs the prologue once over the scalar slots (which hold constants and scalar variables
 /// already). Each instruction runs with n = 1 through its all-vector kernel form (mask 0): a
 /// one-element vector is the slot itself, and that form exists for every loop.
-pub fn run_prologue(program: &Program, slots: &mut [Slot], lookup: Lookup) -> Result<()> {
+pub(crate) fn run_prologue(program: &Program, slots: &mut [Slot], lookup: Lookup) -> Result<()> {
     for instr in &program.prologue {
         let kernel = find(lookup, instr, 0)?;
         let mut args = [std::ptr::null::<u8>(); 3];
@@ -224,16 +224,16 @@ pub fn run_prologue(program: &Program, slots: &mut [Slot], lookup: Lookup) -> Re
 }
 
 /// Everything the block loop needs, shared read-only by the threads of one evaluation.
-pub struct Job<'a> {
-    pub program: &'a Program,
-    pub kernels: Vec<BodyKernel>,
-    pub slots: &'a [Slot],
-    pub plan: &'a Plan,
+pub(crate) struct Job<'a> {
+    pub(crate) program: &'a Program,
+    pub(crate) kernels: Vec<BodyKernel>,
+    pub(crate) slots: &'a [Slot],
+    pub(crate) plan: &'a Plan,
     /// Operand 0: the output (written); 1..: the program's array inputs, in program order.
-    pub bases: Vec<*mut u8>,
+    pub(crate) bases: Vec<*mut u8>,
     /// Element size of each operand.
-    pub sizes: Vec<usize>,
-    pub block: usize,
+    pub(crate) sizes: Vec<usize>,
+    pub(crate) block: usize,
 }
 
 // SAFETY: the raw pointers address the caller's arrays, which outlive the evaluation; threads
@@ -355,7 +355,7 @@ impl RowCursor {
 impl Job<'_> {
     /// Whether blocks span several rows (short inner axis): every operand is then gathered and
     /// the output scattered, so that a block still holds `block` elements.
-    pub fn flat(&self) -> bool {
+    pub(crate) fn flat(&self) -> bool {
         is_flat(self.plan, self.block)
     }
 
@@ -387,7 +387,7 @@ impl Job<'_> {
     }
 
     /// Number of work units (blocks).
-    pub fn units(&self) -> usize {
+    pub(crate) fn units(&self) -> usize {
         if self.flat() {
             self.plan.len().div_ceil(self.block)
         } else {
@@ -470,7 +470,7 @@ impl Job<'_> {
 
     /// Runs blocks `units` on the calling thread, with block buffers allocated once for the
     /// whole range.
-    pub fn run_units(&self, units: std::ops::Range<usize>) {
+    pub(crate) fn run_units(&self, units: std::ops::Range<usize>) {
         if units.is_empty() {
             return;
         }
@@ -640,7 +640,7 @@ pub const PARALLEL_WORK: usize = 1 << 17;
 
 /// Runs every block of `job`, on `threads` threads (contiguous ranges of blocks, one per thread)
 /// when the work is large enough, else on the calling thread.
-pub fn run_job(job: &Job<'_>, threads: usize, min_work: usize) {
+pub(crate) fn run_job(job: &Job<'_>, threads: usize, min_work: usize) {
     let units = job.units();
     if units == 0 {
         return;
