@@ -73,3 +73,18 @@ fn threading_threshold() {
     }
     let _ = RunOptions::default();
 }
+
+#[test]
+#[ignore]
+fn small_call_overhead() {
+    let p = prog_abc();
+    let a = Array1::from(data(10, 1));
+    let v = Vars::new().with("a", &a).with("b", &a).with("c", &a);
+    let o = opts();
+    let t = best_ns_per_elem(1, 20, || {
+        for _ in 0..1000 {
+            eval_program(&p, &v, &o).unwrap();
+        }
+    });
+    println!("10-element a*b+c: {:.2} us per call", t / 1000.0 / 1000.0);
+}
