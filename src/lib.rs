@@ -12,7 +12,11 @@ pub mod error;
 pub mod kernels;
 pub mod syntax;
 pub mod types;
+pub mod vm;
 
 pub use compile::{Expr, Signature, VarSpec};
 pub use error::{Error, ErrorKind, Result, Span};
 pub use types::{DType, Scalar};
+pub use vm::{
+    evaluate, num_threads, set_num_threads, Array, ArrayMut, ArrayRef, IntoVar, Var, Vars,
+};

@@ -1,0 +1,672 @@
+//! The block loop: runs a program's body over the blocks of a [`Plan`], with its registers as
+//! 64-byte-aligned block buffers owned by the running thread.
+
+use super::plan::Plan;
+use crate::bytecode::{Dest, Instr, Op, Operand, Program, ScalarInit};
+use crate::error::{Error, ErrorKind, Result};
+use crate::kernels::KernelFn;
+use crate::types::DType;
+
+/// How kernels are found: [`crate::kernels::lookup`] by default; tests inject their own table.
+pub type Lookup = fn(Op, DType, DType, u8) -> Option<KernelFn>;
+
+/// Elements per block.
+///
+/// Measured with `tests/vm_block_size.rs` (release, one thread, 1M-element f64 operands, the
+/// tests' simple auto-vectorised kernels; best of 30), ns per element for `2*a+48` / `a*b+c` /
+/// `a[::2]*b+c`, on this 2-core machine while it was shared (load average ~5, so single runs
+/// vary by up to 2x; these are typical of three sweeps):
+/// B=256: 0.37-0.68 / 0.72-0.90 / 1.1-1.5; B=512: 0.43-0.71 / 0.81-1.4 / 1.6-2.3;
+/// B=1024: 0.41-1.0 / 1.2-3.2 / 3.1-5.0; B=2048..8192: 1.0-1.6 / 1.8-2.5 / 2.7-5.0.
+/// Blocks of 2048 and more are clearly slower (three f64 inputs + a register + the output
+/// block no longer fit L1 together); 256 and 512 are the best and close. 512 is chosen over
+/// 256 to halve the per-block overhead (kernel calls, pointer setup) for the real kernels and
+/// longer programs, at 4 KiB per f64 register. Re-measure on a quiet machine with the real
+/// kernels.
+pub const BLOCK: usize = 512;
+
+/// 16-byte aligned storage for one scalar slot (the largest dtype, complex128, is 16 bytes).
+#[derive(Clone, Copy, Default)]
+#[repr(C, align(16))]
+pub struct Slot(pub [u8; 16]);
+
+/// 64-byte aligned chunk: block buffers are `Vec<Chunk>` so they start on a cache line.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Chunk([u8; 64]);
+
+fn aligned_buffer(bytes: usize) -> Vec<Chunk> {
+    vec![Chunk([0; 64]); bytes.div_ceil(64).max(1)]
+}
+
+fn internal(msg: impl Into<String>) -> Error {
+    Error::new(ErrorKind::Internal, msg)
+}
+
+/// The dtype instruction `instr` reads its operand `k` as.
+fn operand_dtype(instr: &Instr, k: usize) -> DType {
+    if instr.op == Op::Where && k == 0 {
+        DType::Bool
+    } else {
+        instr.ty
+    }
+}
+
+/// Checks that a program is well formed, so that running it cannot read or write out of bounds
+/// (a compiler bug becomes an `Internal` error, not undefined behaviour).
+pub fn validate(program: &Program) -> Result<()> {
+    let slot_dtype = |s: u16| -> Result<DType> {
+        program
+            .scalars
+            .get(s as usize)
+            .map(|init| match init {
+                ScalarInit::Var(v) => program
+                    .scalar_vars
+                    .get(*v as usize)
+                    .map(|sv| sv.dtype)
+                    .ok_or_else(|| internal(format!("scalar slot s{s} reads a missing variable"))),
+                other => Ok(other.dtype(program)),
+            })
+            .ok_or_else(|| internal(format!("scalar slot s{s} out of range")))?
+    };
+    let check_instr = |instr: &Instr, body: bool| -> Result<()> {
+        let arity = instr.op.arity();
+        if instr.args.len() < arity || arity > 3 {
+            return Err(internal(format!(
+                "instruction {} has {} operands, needs {arity}",
+                instr.op.name(),
+                instr.args.len()
+            )));
+        }
+        for (k, a) in instr.args.iter().take(arity).enumerate() {
+            let want = operand_dtype(instr, k);
+            let ok = match *a {
+                Operand::Reg(r) => {
+                    body && program
+                        .registers
+                        .get(r as usize)
+                        .is_some_and(|d| d.size() >= want.size())
+                }
+                Operand::Input(i) => {
+                    body && program
+                        .inputs
+                        .get(i as usize)
+                        .is_some_and(|inp| inp.dtype == want)
+                }
+                Operand::Scalar(s) => slot_dtype(s)?.size() >= want.size(),
+            };
+            if !ok {
+                return Err(internal(format!(
+                    "instruction {} has an invalid operand {a:?}",
+                    instr.op.name()
+                )));
+            }
+        }
+        let ok = match instr.dst {
+            Dest::Reg(r) => {
+                body && program
+                    .registers
+                    .get(r as usize)
+                    .is_some_and(|d| d.size() >= instr.out.size())
+            }
+            Dest::Scalar(s) => !body && (s as usize) < program.scalars.len(),
+        };
+        if !ok {
+            return Err(internal(format!(
+                "instruction {} has an invalid destination {:?}",
+                instr.op.name(),
+                instr.dst
+            )));
+        }
+        Ok(())
+    };
+    for instr in &program.prologue {
+        check_instr(instr, false)?;
+    }
+    for instr in &program.body {
+        check_instr(instr, true)?;
+    }
+    match program.body.last() {
+        Some(last) if last.dst == Dest::Reg(program.result) && last.out == program.result_dtype => {
+            Ok(())
+        }
+        _ => Err(internal(
+            "the last body instruction must write the result register",
+        )),
+    }
+}
+
+fn find(lookup: Lookup, instr: &Instr, mask: u8) -> Result<KernelFn> {
+    lookup(instr.op, instr.ty, instr.out, mask).ok_or_else(|| {
+        internal(format!(
+            "no kernel for {}.{}->{} (scalar mask {mask:#b})",
+            instr.op.name(),
+            instr.ty.short_name(),
+            instr.out.short_name()
+        ))
+    })
+}
+
+/// A body instruction's kernel, and which of its operands are inputs broadcast along the inner
+/// axis (stride 0) that it reads as scalars (no gather) for this evaluation.
+#[derive(Clone, Copy)]
+pub struct BodyKernel {
+    pub kernel: KernelFn,
+    /// Bit k: operand k is an input read as a scalar (its block's first element).
+    pub bcast: u8,
+}
+
+/// Kernels of the body, looked up once per evaluation with each instruction's scalar mask.
+/// Inputs with `scalar_inputs[i]` (constant along every block) are read through the scalar form
+/// of the kernel when the table has it, else gathered like any strided input.
+pub(crate) fn body_kernels(
+    program: &Program,
+    lookup: Lookup,
+    scalar_inputs: &[bool],
+) -> Result<Vec<BodyKernel>> {
+    program
+        .body
+        .iter()
+        .map(|instr| {
+            let base = instr.scalar_mask();
+            let extra = instr.args.iter().take(instr.op.arity()).enumerate().fold(
+                0u8,
+                |m, (k, a)| match *a {
+                    Operand::Input(i) if scalar_inputs.get(i as usize) == Some(&true) => m | 1 << k,
+                    _ => m,
+                },
+            );
+            if extra != 0 {
+                if let Some(kernel) = lookup(instr.op, instr.ty, instr.out, base | extra) {
+                    return Ok(BodyKernel {
+                        kernel,
+                        bcast: extra,
+                    });
+                }
+            }
+            Ok(BodyKernel {
+                kernel: find(lookup, instr, base)?,
+                bcast: 0,
+            })
+        })
+        .collect()
+}
+
+/// Whether blocks span several rows (short inner axis): every operand is then gathered and the
+/// output scattered, so that a block still holds `block` elements.
+pub fn is_flat(plan: &Plan, block: usize) -> bool {
+    plan.rows() > 1 && plan.inner < block / 4
+}
+
+/// Runs the prologue once over the scalar slots (which hold constants and scalar variables
+/// already). Each instruction runs with n = 1 through its all-vector kernel form (mask 0): a
+/// one-element vector is the slot itself, and that form exists for every loop.
+pub(crate) fn run_prologue(program: &Program, slots: &mut [Slot], lookup: Lookup) -> Result<()> {
+    for instr in &program.prologue {
+        let kernel = find(lookup, instr, 0)?;
+        let mut args = [std::ptr::null::<u8>(); 3];
+        for (k, a) in instr.args.iter().take(instr.op.arity()).enumerate() {
+            let Operand::Scalar(s) = *a else {
+                return Err(internal("a prologue instruction reads a block operand"));
+            };
+            args[k] = slots[s as usize].0.as_ptr();
+        }
+        let Dest::Scalar(d) = instr.dst else {
+            return Err(internal("a prologue instruction writes a register"));
+        };
+        // Distinct slots cannot overlap; the same slot as an operand is the allowed in-place case.
+        let dst = slots[d as usize].0.as_mut_ptr();
+        // SAFETY: `validate` checked every slot index; each slot is 16 bytes, 16-byte aligned,
+        // enough for one element of any dtype; n = 1.
+        unsafe { kernel(1, dst, &args) };
+    }
+    Ok(())
+}
+
+/// Everything the block loop needs, shared read-only by the threads of one evaluation.
+pub(crate) struct Job<'a> {
+    pub(crate) program: &'a Program,
+    pub(crate) kernels: Vec<BodyKernel>,
+    pub(crate) slots: &'a [Slot],
+    pub(crate) plan: &'a Plan,
+    /// Operand 0: the output (written); 1..: the program's array inputs, in program order.
+    pub(crate) bases: Vec<*mut u8>,
+    /// Element size of each operand.
+    pub(crate) sizes: Vec<usize>,
+    pub(crate) block: usize,
+}
+
+// SAFETY: the raw pointers address the caller's arrays, which outlive the evaluation; threads
+// write disjoint blocks of the output and only read the inputs and the slots.
+unsafe impl Sync for Job<'_> {}
+unsafe impl Send for Job<'_> {}
+
+/// Copies `n` elements of `size` bytes from a strided source into a contiguous buffer.
+///
+/// # Safety
+/// `src + i*stride` must be readable for `size` bytes for every `i < n`, `dst` writable for
+/// `n*size` bytes, and the two must not overlap.
+unsafe fn gather(dst: *mut u8, src: *const u8, stride: isize, n: usize, size: usize) {
+    unsafe fn g<T: Copy>(dst: *mut u8, src: *const u8, stride: isize, n: usize) {
+        let d = dst as *mut T;
+        if stride == 0 {
+            // SAFETY: per the caller's contract.
+            let v = unsafe { (src as *const T).read_unaligned() };
+            for i in 0..n {
+                unsafe { d.add(i).write_unaligned(v) };
+            }
+        } else {
+            for i in 0..n {
+                // SAFETY: per the caller's contract.
+                unsafe {
+                    d.add(i).write_unaligned(
+                        (src.offset(i as isize * stride) as *const T).read_unaligned(),
+                    )
+                };
+            }
+        }
+    }
+    // SAFETY: forwarded contract; the element type only fixes the copy width.
+    unsafe {
+        match size {
+            1 => g::<u8>(dst, src, stride, n),
+            2 => g::<u16>(dst, src, stride, n),
+            4 => g::<u32>(dst, src, stride, n),
+            8 => g::<u64>(dst, src, stride, n),
+            _ => g::<[u64; 2]>(dst, src, stride, n),
+        }
+    }
+}
+
+/// Copies `n` contiguous elements of `size` bytes to a strided destination.
+///
+/// # Safety
+/// `dst + i*stride` must be writable for `size` bytes for every `i < n`, `src` readable for
+/// `n*size` bytes, and the two must not overlap.
+unsafe fn scatter(dst: *mut u8, stride: isize, src: *const u8, n: usize, size: usize) {
+    unsafe fn s<T: Copy>(dst: *mut u8, stride: isize, src: *const u8, n: usize) {
+        let from = src as *const T;
+        for i in 0..n {
+            // SAFETY: per the caller's contract.
+            unsafe {
+                (dst.offset(i as isize * stride) as *mut T)
+                    .write_unaligned(from.add(i).read_unaligned())
+            };
+        }
+    }
+    // SAFETY: forwarded contract.
+    unsafe {
+        match size {
+            1 => s::<u8>(dst, stride, src, n),
+            2 => s::<u16>(dst, stride, src, n),
+            4 => s::<u32>(dst, stride, src, n),
+            8 => s::<u64>(dst, stride, src, n),
+            _ => s::<[u64; 2]>(dst, stride, src, n),
+        }
+    }
+}
+
+/// Per-thread block buffers: registers and gather buffers, allocated once per run and thread.
+struct Scratch {
+    _regs: Vec<Vec<Chunk>>,
+    _gathers: Vec<Option<Vec<Chunk>>>,
+    reg_ptrs: Vec<*mut u8>,
+    /// Null for inputs read in place.
+    gather_ptrs: Vec<*mut u8>,
+}
+
+/// The outer-axes index of a row and each operand's byte offset to it, advanced incrementally.
+struct RowCursor {
+    idx: Vec<usize>,
+    offsets: Vec<isize>,
+}
+
+impl RowCursor {
+    fn new(plan: &Plan, row: usize) -> RowCursor {
+        let mut offsets = vec![0; plan.inner_strides.len()];
+        plan.row_offsets(row, &mut offsets);
+        let mut idx = vec![0; plan.outer.len()];
+        let mut r = row;
+        for axis in (0..plan.outer.len()).rev() {
+            idx[axis] = r % plan.outer[axis];
+            r /= plan.outer[axis];
+        }
+        RowCursor { idx, offsets }
+    }
+
+    /// Moves to the next row (wrapping to row 0 after the last, harmlessly).
+    fn advance(&mut self, plan: &Plan) {
+        for axis in (0..plan.outer.len()).rev() {
+            self.idx[axis] += 1;
+            for (op, o) in self.offsets.iter_mut().enumerate() {
+                *o += plan.outer_strides[op][axis];
+            }
+            if self.idx[axis] < plan.outer[axis] {
+                return;
+            }
+            for (op, o) in self.offsets.iter_mut().enumerate() {
+                *o -= plan.outer_strides[op][axis] * plan.outer[axis] as isize;
+            }
+            self.idx[axis] = 0;
+        }
+    }
+}
+
+impl Job<'_> {
+    /// Whether blocks span several rows (short inner axis): every operand is then gathered and
+    /// the output scattered, so that a block still holds `block` elements.
+    pub(crate) fn flat(&self) -> bool {
+        is_flat(self.plan, self.block)
+    }
+
+    /// Whether input `i` needs a gather buffer: strided along the inner axis and not read as a
+    /// scalar by every instruction that reads it.
+    fn needs_gather(&self, i: usize, flat: bool) -> bool {
+        let op = i + 1;
+        let stride = self.plan.inner_strides[op];
+        if flat {
+            return true;
+        }
+        if stride == self.sizes[op] as isize {
+            return false;
+        }
+        let vector_use = self
+            .program
+            .body
+            .iter()
+            .zip(&self.kernels)
+            .any(|(instr, k)| {
+                instr
+                    .args
+                    .iter()
+                    .take(instr.op.arity())
+                    .enumerate()
+                    .any(|(j, a)| *a == Operand::Input(i as u16) && k.bcast & (1 << j) == 0)
+            });
+        stride != 0 || vector_use
+    }
+
+    /// Number of work units (blocks).
+    pub(crate) fn units(&self) -> usize {
+        if self.flat() {
+            self.plan.len().div_ceil(self.block)
+        } else {
+            self.plan.units(self.block)
+        }
+    }
+
+    fn scratch(&self, flat: bool) -> Scratch {
+        let b = self.block;
+        let mut regs: Vec<Vec<Chunk>> = self
+            .program
+            .registers
+            .iter()
+            .map(|d| aligned_buffer(b * d.size()))
+            .collect();
+        let mut gathers: Vec<Option<Vec<Chunk>>> = (1..self.bases.len())
+            .map(|op| {
+                self.needs_gather(op - 1, flat)
+                    .then(|| aligned_buffer(b * self.sizes[op]))
+            })
+            .collect();
+        let reg_ptrs = regs.iter_mut().map(|r| r.as_mut_ptr() as *mut u8).collect();
+        let gather_ptrs = gathers
+            .iter_mut()
+            .map(|g| {
+                g.as_mut()
+                    .map_or(std::ptr::null_mut(), |g| g.as_mut_ptr() as *mut u8)
+            })
+            .collect();
+        Scratch {
+            _regs: regs,
+            _gathers: gathers,
+            reg_ptrs,
+            gather_ptrs,
+        }
+    }
+
+    /// Runs the body over one block of `n` elements. `inputs[i]` points to n contiguous elements
+    /// of input i (unless only read as a scalar), `firsts[i]` to its first element in the block;
+    /// `out` is where the last instruction writes (the output block or the result register).
+    ///
+    /// # Safety
+    /// `inputs` and `out` must be valid for n elements of their dtypes, `n <= block`; `out` is
+    /// either disjoint from every input block or equal to it (exact alias).
+    unsafe fn run_body(
+        &self,
+        n: usize,
+        inputs: &[*const u8],
+        firsts: &[*const u8],
+        out: *mut u8,
+        scratch: &Scratch,
+    ) {
+        let last = self.program.body.len() - 1;
+        for (j, (instr, bk)) in self.program.body.iter().zip(&self.kernels).enumerate() {
+            let mut args = [std::ptr::null::<u8>(); 3];
+            for (k, a) in instr.args.iter().take(instr.op.arity()).enumerate() {
+                args[k] = match *a {
+                    Operand::Reg(r) => scratch.reg_ptrs[r as usize],
+                    Operand::Input(i) if bk.bcast & (1 << k) != 0 => firsts[i as usize],
+                    Operand::Input(i) => inputs[i as usize],
+                    Operand::Scalar(s) => self.slots[s as usize].0.as_ptr(),
+                };
+            }
+            let dst = if j == last {
+                out
+            } else {
+                match instr.dst {
+                    Dest::Reg(r) => scratch.reg_ptrs[r as usize],
+                    Dest::Scalar(_) => unreachable!("validated: body writes registers"),
+                }
+            };
+            // SAFETY: every pointer addresses n elements of the dtype the kernel was looked up
+            // for (validated program; register buffers hold `block` elements of their widest
+            // dtype; inputs per this function's contract; slots hold one element, read as
+            // scalars per the mask); buffers are 64-byte aligned, array blocks aligned for
+            // their element type.
+            unsafe { (bk.kernel)(n, dst, &args) };
+        }
+    }
+
+    /// Runs blocks `units` on the calling thread, with block buffers allocated once for the
+    /// whole range.
+    pub(crate) fn run_units(&self, units: std::ops::Range<usize>) {
+        if units.is_empty() {
+            return;
+        }
+        if self.flat() {
+            self.run_flat(units);
+            return;
+        }
+        let plan = self.plan;
+        let b = self.block;
+        let nops = self.bases.len();
+        let scratch = self.scratch(false);
+        let out_size = self.sizes[0];
+        let out_contiguous = plan.inner_strides[0] == out_size as isize;
+        let result_ptr = scratch.reg_ptrs[self.program.result as usize];
+
+        let bpr = plan.blocks_per_row(b);
+        let mut offsets = vec![0isize; nops];
+        let mut current_row = usize::MAX;
+        let mut inputs: Vec<*const u8> = vec![std::ptr::null(); nops - 1];
+        let mut firsts: Vec<*const u8> = vec![std::ptr::null(); nops - 1];
+        for unit in units {
+            let (row, blk) = (unit / bpr, unit % bpr);
+            if row != current_row {
+                plan.row_offsets(row, &mut offsets);
+                current_row = row;
+            }
+            let start = blk * b;
+            let n = b.min(plan.inner - start);
+            // SAFETY: `offsets` plus `start * inner_stride` addresses element (row, start) of
+            // each operand, inside its allocation because the plan was built from its shape
+            // and strides; the n elements of the block stay inside it for the same reason.
+            let base = |op: usize| unsafe {
+                self.bases[op].offset(offsets[op] + start as isize * plan.inner_strides[op])
+            };
+            for (i, input) in inputs.iter_mut().enumerate() {
+                let op = i + 1;
+                let p = base(op);
+                firsts[i] = p;
+                let g = scratch.gather_ptrs[i];
+                if g.is_null() {
+                    *input = p;
+                } else {
+                    // SAFETY: the source block is inside the input (see above); the gather
+                    // buffer holds `b >= n` elements and is private to this thread.
+                    unsafe { gather(g, p, plan.inner_strides[op], n, self.sizes[op]) };
+                    *input = g;
+                }
+            }
+            let out_block = base(0);
+            // The result goes straight into a contiguous output block. An input read in place
+            // is either disjoint from the output or exactly the same elements (partial overlap
+            // was ruled out before running), which kernels allow.
+            let dst = if out_contiguous {
+                out_block
+            } else {
+                result_ptr
+            };
+            // SAFETY: see above; n <= b.
+            unsafe { self.run_body(n, &inputs, &firsts, dst, &scratch) };
+            if !out_contiguous {
+                // SAFETY: the result register holds n elements of the output dtype; the output
+                // block is inside the output and disjoint from the register.
+                unsafe { scatter(out_block, plan.inner_strides[0], result_ptr, n, out_size) };
+            }
+        }
+    }
+
+    /// Blocks over the flattened iteration space (for short inner axes): each block gathers its
+    /// elements row segment by row segment, and scatters the result the same way.
+    fn run_flat(&self, units: std::ops::Range<usize>) {
+        let plan = self.plan;
+        let b = self.block;
+        let nops = self.bases.len();
+        let scratch = self.scratch(true);
+        let total = plan.len();
+        let inner = plan.inner;
+        let out_size = self.sizes[0];
+        let result_ptr = scratch.reg_ptrs[self.program.result as usize];
+        let inputs: Vec<*const u8> = scratch
+            .gather_ptrs
+            .iter()
+            .map(|&p| p as *const u8)
+            .collect();
+        let mut out_segs: Vec<(*mut u8, usize)> = Vec::new();
+
+        let first = units.start * b;
+        let mut cursor = RowCursor::new(plan, first / inner);
+        let mut col = first % inner;
+        for unit in units {
+            let start = unit * b;
+            let n = b.min(total - start);
+            out_segs.clear();
+            let mut done = 0;
+            while done < n {
+                let m = (inner - col).min(n - done);
+                // SAFETY: (cursor row, col..col+m) is inside the iteration space, so each
+                // operand's segment lies inside its allocation; gather buffers hold b >= done+m
+                // elements.
+                let seg = |op: usize| unsafe {
+                    self.bases[op]
+                        .offset(cursor.offsets[op] + col as isize * plan.inner_strides[op])
+                };
+                for op in 1..nops {
+                    let size = self.sizes[op];
+                    // SAFETY: see above.
+                    unsafe {
+                        gather(
+                            scratch.gather_ptrs[op - 1].add(done * size),
+                            seg(op),
+                            plan.inner_strides[op],
+                            m,
+                            size,
+                        )
+                    };
+                }
+                out_segs.push((seg(0), m));
+                done += m;
+                col += m;
+                if col == inner {
+                    col = 0;
+                    cursor.advance(plan);
+                }
+            }
+            // SAFETY: every input is a gather buffer of n elements; the result register holds
+            // b >= n elements and is disjoint from them.
+            unsafe { self.run_body(n, &inputs, &inputs, result_ptr, &scratch) };
+            let mut k = 0;
+            for &(p, m) in &out_segs {
+                // SAFETY: each segment is inside the output (see above); the register holds the
+                // n = sum of m results.
+                unsafe {
+                    scatter(
+                        p,
+                        plan.inner_strides[0],
+                        result_ptr.add(k * out_size),
+                        m,
+                        out_size,
+                    )
+                };
+                k += m;
+            }
+        }
+    }
+}
+
+/// Relative cost per element of an instruction, for deciding whether threads pay off.
+pub fn instr_cost(op: Op) -> usize {
+    use Op::*;
+    match op {
+        Exp | Exp2 | Expm1 | Log | Log2 | Log10 | Log1p | Sin | Cos | Tan | Arcsin | Arccos
+        | Arctan | Sinh | Cosh | Tanh | Arcsinh | Arccosh | Arctanh | Arctan2 | Hypot | Power
+        | Cbrt | Fmod | Nextafter => 20,
+        TrueDivide | FloorDivide | Remainder | Sqrt => 4,
+        _ => 1,
+    }
+}
+
+/// Work (elements × cost) below which an evaluation stays on the calling thread: 64K elements
+/// of a 2-instruction arithmetic program. Measured (`tests/vm_block_size.rs`,
+/// `threading_threshold`, `2*a+48` into a new array, best of 200, machine shared, load ~2.5):
+/// n=4096: 1 thread 2.4 µs, 2 threads 9.3 µs; 16K: 6.1 / 18.4; 32K: 10.9 / 18.6;
+/// 64K: 21.8 / 35.6; 128K: 68.9 / 56.6; 256K: 82 / 97; 1M: 392 / 383 (memory-bound: the
+/// fresh output's page faults dominate). Waking the workers costs ~7-12 µs, so below ~64K
+/// elements of cheap arithmetic one thread wins; the crossover is near 128K elements × 2
+/// instructions, hence 2^17. Re-measure on a quiet machine.
+pub const PARALLEL_WORK: usize = 1 << 17;
+
+/// Runs every block of `job`, on `threads` threads (contiguous ranges of blocks, one per thread)
+/// when the work is large enough, else on the calling thread.
+pub(crate) fn run_job(job: &Job<'_>, threads: usize, min_work: usize) {
+    let units = job.units();
+    if units == 0 {
+        return;
+    }
+    let per_elem: usize = job
+        .program
+        .body
+        .iter()
+        .map(|i| instr_cost(i.op))
+        .sum::<usize>()
+        .max(1);
+    let work = job.plan.len().saturating_mul(per_elem);
+    let threads = threads.min(units);
+    if threads <= 1 || work < min_work {
+        job.run_units(0..units);
+        return;
+    }
+    let Some(pool) = super::threads::pool(threads) else {
+        job.run_units(0..units);
+        return;
+    };
+    pool.scope(|s| {
+        for t in 1..threads {
+            let range = units * t / threads..units * (t + 1) / threads;
+            s.spawn(move |_| job.run_units(range));
+        }
+        job.run_units(0..units / threads);
+    });
+}

@@ -1,0 +1,145 @@
+//! The public API end to end, with the real compiler and kernels. Ignored until
+//! `Expr::compile` and `kernels::lookup` land (the integrator un-ignores them).
+
+use ndarray::{s, Array1, Array2, ShapeBuilder, Zip};
+use ndexpr::{evaluate, DType, ErrorKind, Expr, Vars};
+
+fn data(n: usize, seed: u64) -> Vec<f64> {
+    (0..n)
+        .map(|i| ((i as u64 * 2654435761 + seed * 97) % 10007) as f64 / 7.0 - 700.0)
+        .collect()
+}
+
+#[test]
+#[ignore = "needs Expr::compile and kernels::lookup"]
+fn evaluate_simple_and_cached() {
+    let a = Array1::from(data(10_000, 1));
+    let vars = Vars::new().with("a", &a);
+    let r = evaluate("2*a + 48", &vars).unwrap();
+    assert_eq!(r.dtype(), DType::F64);
+    assert_eq!(r.into_f64().unwrap(), a.mapv(|x| 2.0 * x + 48.0).into_dyn());
+    let cached = ndexpr::vm::cache_len();
+    let r = evaluate("2*a + 48", &vars).unwrap();
+    assert_eq!(
+        ndexpr::vm::cache_len(),
+        cached,
+        "a repeated evaluate reuses the compilation"
+    );
+    assert_eq!(r.into_f64().unwrap(), a.mapv(|x| 2.0 * x + 48.0).into_dyn());
+}
+
+#[test]
+#[ignore = "needs Expr::compile and kernels::lookup"]
+fn evaluate_layouts_and_scalars() {
+    let big = Array2::from_shape_vec((40, 2000), data(80_000, 2)).unwrap();
+    let a = big.slice(s![..;-1, ..;20]);
+    let mut b = Array2::zeros((40, 100).f());
+    b.assign(&Array2::from_shape_vec((40, 100), data(4000, 3)).unwrap());
+    let c = Array1::from(data(100, 4));
+    let vars = Vars::new()
+        .with("a", a)
+        .with("b", &b)
+        .with("c", &c)
+        .with("k", 0.5);
+    let r = evaluate("a*b + c*k", &vars).unwrap().into_f64().unwrap();
+    let mut e = Array2::zeros((40, 100));
+    Zip::from(&mut e)
+        .and(&a)
+        .and(&b)
+        .and_broadcast(&c)
+        .for_each(|e, &a, &b, &c| *e = a * b + c * 0.5);
+    assert_eq!(r, e.into_dyn());
+}
+
+#[test]
+#[ignore = "needs Expr::compile and kernels::lookup"]
+fn mixed_dtypes_promote() {
+    let i = Array1::from_iter(0..1000i32);
+    let x = Array1::from(data(1000, 5));
+    let r = evaluate("i + x", &Vars::new().with("i", &i).with("x", &x)).unwrap();
+    assert_eq!(r.dtype(), DType::F64);
+    let mut e = Array1::zeros(1000);
+    Zip::from(&mut e)
+        .and(&i)
+        .and(&x)
+        .for_each(|e, &i, &x| *e = i as f64 + x);
+    assert_eq!(r.into_f64().unwrap(), e.into_dyn());
+}
+
+#[test]
+#[ignore = "needs Expr::compile and kernels::lookup"]
+fn eval_into_in_place_and_errors() {
+    let a = Array2::from_shape_vec((30, 70), data(2100, 6)).unwrap();
+    let vars = Vars::new().with("a", &a);
+    let sig = vars.signature();
+    let expr = Expr::compile("a*3 - 1", &sig).unwrap();
+    let e = a.mapv(|x| x * 3.0 - 1.0);
+
+    let mut big = Array2::<f64>::zeros((60, 210));
+    expr.eval_into(&vars, big.slice_mut(s![..;2, ..;-3]))
+        .unwrap();
+    assert_eq!(big.slice(s![..;2, ..;-3]), e);
+
+    let mut x = a.clone();
+    expr.eval_in_place("a", &Vars::new(), &mut x).unwrap();
+    assert_eq!(x, e);
+
+    let mut out32 = Array2::<f32>::from_elem((30, 70), 9.0);
+    let err = expr.eval_into(&vars, &mut out32).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Output);
+    assert_eq!(
+        err.message(),
+        "output has dtype float32 but the expression gives float64"
+    );
+    assert!(out32.iter().all(|&v| v == 9.0));
+    let mut wrong = Array1::<f64>::from_elem(5, 9.0);
+    let err = expr.eval_into(&vars, &mut wrong).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Shape);
+    assert!(wrong.iter().all(|&v| v == 9.0));
+
+    let b = Array1::<f64>::zeros(5);
+    let err = evaluate("a + b", &Vars::new().with("a", &a).with("b", &b)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Shape);
+    assert_eq!(
+        err.message(),
+        "operands could not be broadcast together: a has shape (30, 70), b has shape (5,)"
+    );
+}
+
+#[test]
+#[ignore = "needs Expr::compile and kernels::lookup"]
+fn threads_and_shared_expr() {
+    let a = Array1::from(data(1 << 20, 7));
+    let b = Array1::from(data(1 << 20, 8));
+    let vars = Vars::new().with("a", &a).with("b", &b);
+    let expr = Expr::compile("sin(a)*2 + b", &vars.signature()).unwrap();
+    let before = ndexpr::num_threads();
+    let mut results = Vec::new();
+    for t in [1, 2, 4] {
+        ndexpr::set_num_threads(t);
+        results.push(expr.eval(&vars).unwrap().into_f64().unwrap());
+    }
+    ndexpr::set_num_threads(before);
+    for r in &results[1..] {
+        assert!(r
+            .iter()
+            .zip(results[0].iter())
+            .all(|(x, y)| x.to_bits() == y.to_bits()));
+    }
+    let e = Zip::from(&a)
+        .and(&b)
+        .map_collect(|&a, &b| a.sin() * 2.0 + b);
+    assert!(results[0]
+        .iter()
+        .zip(e.iter())
+        .all(|(x, y)| (x - y).abs() <= 1e-12 * y.abs().max(1.0)));
+    // One Expr, many threads at once.
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                let r = expr.eval(&vars).unwrap().into_f64().unwrap();
+                assert_eq!(r, results[0]);
+            });
+        }
+    });
+}
