@@ -449,6 +449,22 @@ mod reference_unit {
     }
 
     #[test]
+    fn float16_nextafter_steps_half_bits() {
+        let h = |v: f32| f16::from_f32(v);
+        let vars = [
+            ("h", RefArray::F16(arr(&[3], vec![h(1.0), h(0.0), h(-2.0)]))),
+            ("g", RefArray::F16(arr(&[3], vec![h(2.0), h(-1.0), h(0.0)]))),
+        ];
+        let got = eval_ok(&call("nextafter", vec![var("h"), var("g")]), &vars);
+        let want = vec![
+            f16::from_bits(0x3c01),
+            -f16::from_bits(1),
+            f16::from_bits(0xbfff),
+        ];
+        assert_eq!(got, RefArray::F16(arr(&[3], want)));
+    }
+
+    #[test]
     fn power_shortcuts_and_integer_powers() {
         let vars = [("a", f64v(vec![3.0, -2.0, 0.0]))];
         let sq = f64s(eval_ok(&bin(Pow, var("a"), int(2)), &vars));
@@ -458,6 +474,14 @@ mod reference_unit {
             &vars,
         ));
         assert_eq!(rc, [1.0 / 3.0, -0.5, f64::INFINITY]);
+        // Only Python int 2 / -1 and float 0.5 are shortcuts (NumPy 2): `a ** 2.0` is pow.
+        let ex = |e: &Expr| reference_eval_ast(e, &vars, &test_rules).unwrap().1;
+        assert_eq!(ex(&bin(Pow, var("a"), int(2))), Exactness::Exact);
+        assert_eq!(ex(&bin(Pow, var("a"), flt(2.0))), Exactness::Approx);
+        assert_eq!(
+            ex(&bin(Pow, var("a"), un(UnaryOp::Neg, flt(1.0)))),
+            Exactness::Approx
+        );
         let rt = f64s(eval_ok(&bin(Pow, var("a"), flt(0.5)), &vars));
         assert_eq!(rt[0], 3f64.sqrt());
         assert!(rt[1].is_nan());

@@ -574,6 +574,23 @@ macro_rules! float_impl {
 float_impl!(f32, u32);
 float_impl!(f64, u64);
 
+/// NumPy's `npy_half_nextafter`: one step of the float16 bit pattern towards `y`.
+fn half_next_after(x: f16, y: f16) -> f16 {
+    if x.is_nan() || y.is_nan() {
+        return f16::NAN;
+    }
+    if x == y {
+        return x;
+    }
+    if x == f16::ZERO {
+        let tiny = f16::from_bits(1);
+        return if y > f16::ZERO { tiny } else { -tiny };
+    }
+    let away = (y > x) == (x > f16::ZERO);
+    let bits = x.to_bits();
+    f16::from_bits(if away { bits + 1 } else { bits - 1 })
+}
+
 /// NumPy's `npy_divmod` (the same algorithm as Python's float `divmod`): (floor quotient, mod).
 fn float_divmod<T: Float>(a: T, b: T) -> (T, T) {
     let mut m = a.fmod(b);
@@ -1265,15 +1282,12 @@ impl Evaluator<'_, '_> {
                     if let (Val::Arr(base, _), Val::Lit(e)) = (&a, &b) {
                         let d = base.dtype();
                         if d.is_float() || d.is_complex() {
-                            // ndarray.__pow__'s shortcuts for a Python-literal exponent.
+                            // NumPy 2's `fast_scalar_power` (ndarray.__pow__): a Python int
+                            // exponent 2 or -1, or a Python float 0.5, on a float array.
                             let shortcut = match e {
                                 Py::Int(2) => Some(Op::Square),
-                                Py::Float(f) if *f == 2.0 => Some(Op::Square),
                                 Py::Int(-1) => Some(Op::Reciprocal),
-                                Py::Float(f) if *f == -1.0 => Some(Op::Reciprocal),
                                 Py::Float(f) if *f == 0.5 => Some(Op::Sqrt),
-                                Py::Int(1) => return Ok(a),
-                                Py::Float(f) if *f == 1.0 => return Ok(a),
                                 _ => None,
                             };
                             if let Some(s) = shortcut {
@@ -1379,12 +1393,20 @@ impl Evaluator<'_, '_> {
             }
         }
         let mut out = match args.len() {
+            // NumPy's float16 nextafter works on the half bits, not through float32.
+            2 if op == Op::Nextafter && ty == DType::F16 => {
+                let (RefArray::F32(x), RefArray::F32(y)) = (&args[0], &args[1]) else {
+                    unreachable!("float16 operands were widened above")
+                };
+                let h = |v: f32| f16::from_f32(v);
+                RefArray::F16(zip2(x, y, |p, q| Ok(half_next_after(h(p), h(q))))?)
+            }
             1 => apply_unary(op, &args[0])?,
             2 => apply_binary(op, &args[0], &args[1])?,
             3 => apply_ternary(op, &args[0], &args[1], &args[2])?,
             n => return Err(format!("no {n}-ary ops")),
         };
-        if half && lp.output == DType::F16 {
+        if half && lp.output == DType::F16 && out.dtype() != DType::F16 {
             out = out.cast(DType::F16)?;
         }
         if out.dtype() != lp.output {
