@@ -538,6 +538,63 @@ mod reference_unit {
     }
 
     #[test]
+    fn numpy2_literal_rules_for_where_clip_and_mixed_comparisons() {
+        let i8v = RefArray::I8(arr(&[3], vec![-100i8, 0, 100]));
+        let m = RefArray::Bool(arr(&[3], vec![true, false, true]));
+        let vars = [("x", i8v), ("m", m)];
+        // `where` wraps a Python int into its dtype: 300 is 44 in int8.
+        let lp = |_: Op, _: &[Ty]| {
+            Ok(Loop {
+                inputs: vec![DType::Bool, DType::I8, DType::I8],
+                output: DType::I8,
+            })
+        };
+        let e = call("where", vec![var("m"), var("x"), int(300)]);
+        let got = reference_eval_ast(&e, &vars, &lp).unwrap().0;
+        assert_eq!(got, RefArray::I8(arr(&[3], vec![-100, 44, 100])));
+        // clip drops an int bound that clips nothing, instead of refusing it.
+        let lp = |_: Op, _: &[Ty]| {
+            Ok(Loop {
+                inputs: vec![DType::I8; 3],
+                output: DType::I8,
+            })
+        };
+        let e = call("clip", vec![var("x"), un(UnaryOp::Neg, int(1000)), int(5)]);
+        let got = reference_eval_ast(&e, &vars, &lp).unwrap().0;
+        assert_eq!(got, RefArray::I8(arr(&[3], vec![-100, 0, 5])));
+        let e = call("clip", vec![var("x"), int(3), int(1000)]);
+        let got = reference_eval_ast(&e, &vars, &lp).unwrap().0;
+        assert_eq!(got, RefArray::I8(arr(&[3], vec![3, 3, 100])));
+        // Mixed int64/uint64 comparisons compare exact values.
+        let vars = [
+            ("i", i64v(vec![-1, 5])),
+            ("u", RefArray::U64(arr(&[2], vec![u64::MAX, 5]))),
+        ];
+        let lp = |_: Op, _: &[Ty]| {
+            Ok(Loop {
+                inputs: vec![DType::I64, DType::U64],
+                output: DType::Bool,
+            })
+        };
+        let got = reference_eval_ast(&bin(Lt, var("i"), var("u")), &vars, &lp)
+            .unwrap()
+            .0;
+        assert_eq!(got, RefArray::Bool(arr(&[2], vec![true, false])));
+        // A Python int beyond 64 bits compared in float64.
+        let lp = |_: Op, _: &[Ty]| {
+            Ok(Loop {
+                inputs: vec![DType::F64, DType::F64],
+                output: DType::Bool,
+            })
+        };
+        let big = bin(Pow, int(2), int(70));
+        let got = reference_eval_ast(&bin(Lt, var("u"), big), &vars, &lp)
+            .unwrap()
+            .0;
+        assert_eq!(got, RefArray::Bool(arr(&[2], vec![true, true])));
+    }
+
+    #[test]
     fn comparisons_and_tests() {
         let vars = [("a", f64v(vec![1.0, f64::NAN, f64::INFINITY]))];
         let e = bin(Lt, var("a"), flt(2.0));

@@ -192,6 +192,9 @@ impl RefArray {
                     RefArray::I64(ArrayD::from_elem(IxDyn(&[]), v))
                 } else if let Ok(v) = u64::try_from(i) {
                     RefArray::U64(ArrayD::from_elem(IxDyn(&[]), v))
+                } else if !dtype.is_integer() && dtype != DType::Bool {
+                    // Beyond 64 bits NumPy goes through float64 (e.g. exact comparisons).
+                    RefArray::F64(ArrayD::from_elem(IxDyn(&[]), i as f64))
                 } else {
                     return Err(format!("Python integer {i} out of bounds for {dtype}"));
                 }
@@ -836,6 +839,18 @@ fn apply_binary(op: Op, a: &RefArray, b: &RefArray) -> Result<RefArray, String> 
         };
         return Ok(R::Bool(zip2(&x, &y, |p, q| bool_binary(op, p, q))?));
     }
+    if is_comparison(op)
+        && a.dtype().is_integer()
+        && b.dtype().is_integer()
+        && a.dtype() != b.dtype()
+    {
+        // NumPy's mixed loops (int64 with uint64) compare the exact values.
+        let (wx, wy) = (a.widen(), b.widen());
+        return Ok(R::Bool(zip2(&wx, &wy, |p, q| match (p, q) {
+            (W::I(p), W::I(q)) => Ok(compare(op, p, q)),
+            _ => unreachable!(),
+        })?));
+    }
     if is_comparison(op) {
         macro_rules! cmp {
             ($($v:ident),*) => {
@@ -970,8 +985,13 @@ impl Py {
     /// The value stored into `dtype` (the loop dtype chosen for it): NumPy 2 refuses a Python
     /// int outside an integer dtype's range.
     fn to_array(self, dtype: DType) -> Result<RefArray, String> {
+        self.convert(dtype, true)
+    }
+
+    /// As [`Py::to_array`]; unchecked, a Python int wraps into the dtype (as `where` does).
+    fn convert(self, dtype: DType, checked: bool) -> Result<RefArray, String> {
         match self {
-            Py::Int(v) if dtype.is_integer() => {
+            Py::Int(v) if dtype.is_integer() && checked => {
                 let (lo, hi) = int_bounds(dtype);
                 if v < lo || v > hi {
                     return Err(format!("Python integer {v} out of bounds for {dtype}"));
@@ -1359,6 +1379,38 @@ impl Evaluator<'_, '_> {
         if lp.output.is_complex() || lp.inputs.iter().any(|d| d.is_complex()) {
             return Err(format!("{SKIP} complex loops are not modelled"));
         }
+        let mut vals = vals;
+        if op == Op::Clip {
+            // NumPy's clip drops a Python int bound of an integer `x` that clips nothing (a
+            // lower bound at or below the dtype's minimum, an upper one at or above its
+            // maximum): it is never converted. Clipping at the loop dtype's own extreme is
+            // the same no-op.
+            if let Val::Arr(x, _) = &vals[0] {
+                let xd = x.dtype();
+                if xd.is_integer() {
+                    let (lo, hi) = int_bounds(xd);
+                    let loop_d = lp.inputs[0];
+                    let (dlo, dhi) = int_bounds(loop_d);
+                    let extreme = |upper: bool| {
+                        if loop_d.is_integer() {
+                            Py::Int(if upper { dhi } else { dlo })
+                        } else {
+                            Py::Float(if upper {
+                                f64::INFINITY
+                            } else {
+                                f64::NEG_INFINITY
+                            })
+                        }
+                    };
+                    if matches!(vals[1], Val::Lit(Py::Int(b)) if b <= lo) {
+                        vals[1] = Val::Lit(extreme(false));
+                    }
+                    if matches!(vals[2], Val::Lit(Py::Int(b)) if b >= hi) {
+                        vals[2] = Val::Lit(extreme(true));
+                    }
+                }
+            }
+        }
         let mut exactness = Exactness::Exact;
         let mut args = Vec::with_capacity(vals.len());
         for (v, &d) in vals.iter().zip(&lp.inputs) {
@@ -1369,7 +1421,9 @@ impl Evaluator<'_, '_> {
                 d
             };
             args.push(match v {
-                Val::Lit(p) => p.to_array(d)?,
+                // `where` wraps Python ints into its dtype unchecked (NumPy 2:
+                // `where(c, int8, 300)` holds 44).
+                Val::Lit(p) => p.convert(d, op != Op::Where)?,
                 Val::Arr(a, e) => {
                     if *e != Exactness::Exact {
                         exactness = Exactness::Tainted;
