@@ -650,6 +650,15 @@ mod reference_unit {
         let vars = [("a", f64v(vec![0.5]))];
         let ex = |e: &Expr| reference_eval_ast(e, &vars, &test_rules).unwrap().1;
         assert_eq!(ex(&bin(Add, var("a"), int(1))), Exactness::Exact);
+        assert_eq!(
+            ex(&call("maximum", vec![var("a"), flt(0.0)])),
+            Exactness::Exact
+        );
+        let z = [("z", f64v(vec![-0.0, 1.0]))];
+        let e = call("minimum", vec![var("z"), flt(0.0)]);
+        let (r, x) = reference_eval_ast(&e, &z, &test_rules).unwrap();
+        assert_eq!(x, Exactness::ZeroSign);
+        assert!(compare(&common::unsign_zeros(&r), &f64v(vec![0.0, 0.0]), 0).is_ok());
         assert_eq!(ex(&call("sin", vec![var("a")])), Exactness::Approx);
         assert_eq!(ex(&bin(Pow, var("a"), var("a"))), Exactness::Approx);
         assert_eq!(ex(&bin(Pow, var("a"), int(2))), Exactness::Exact);
@@ -1223,6 +1232,9 @@ fn check_case(case: &Case) -> Result<(), TestCaseError> {
             (Ok(g), Ok((w, exactness))) => {
                 let verdict = match exactness {
                     Exactness::Exact => compare(g, w, 0),
+                    Exactness::ZeroSign => {
+                        compare(&common::unsign_zeros(g), &common::unsign_zeros(w), 0)
+                    }
                     Exactness::Approx => compare(g, w, 4),
                     Exactness::Tainted => compare_meta(g, w),
                 };

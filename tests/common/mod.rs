@@ -243,6 +243,16 @@ pub fn ulp_diff_f16(x: f16, y: f16) -> u64 {
     }
 }
 
+/// The array with every float -0.0 made +0.0 (for [`Exactness::ZeroSign`] comparisons).
+pub fn unsign_zeros(a: &RefArray) -> RefArray {
+    match a {
+        RefArray::F16(x) => RefArray::F16(x.mapv(|v| if v == f16::ZERO { f16::ZERO } else { v })),
+        RefArray::F32(x) => RefArray::F32(x.mapv(|v| if v == 0.0 { 0.0 } else { v })),
+        RefArray::F64(x) => RefArray::F64(x.mapv(|v| if v == 0.0 { 0.0 } else { v })),
+        other => other.clone(),
+    }
+}
+
 /// Compares ndexpr's result with the reference's: same dtype, same shape, and every element
 /// bit-identical (any NaN equals any NaN), or within `max_ulps` for float elements when
 /// `max_ulps > 0`. The error names the first differing element.

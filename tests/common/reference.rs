@@ -1172,6 +1172,10 @@ fn py_binary(op: BinaryOp, a: Py, b: Py) -> Result<Py, String> {
 pub enum Exactness {
     /// Every operation is exactly specified: compare bits.
     Exact,
+    /// As `Exact`, except that the last operation (`maximum`/`minimum` of a -0.0 and a +0.0)
+    /// may give either zero: NumPy's SIMD loops return the second operand, its scalar loops the
+    /// first. Compare bits with the zeros' signs ignored.
+    ZeroSign,
     /// Only the last operation is a libm-quality function (or float `**`) of exact operands:
     /// compare within a few ULP.
     Approx,
@@ -1471,12 +1475,30 @@ impl Evaluator<'_, '_> {
                 lp.output
             ));
         }
+        if matches!(op, Op::Maximum | Op::Minimum)
+            && exactness == Exactness::Exact
+            && mixed_zeros(&args[0], &args[1])?
+        {
+            exactness = Exactness::ZeroSign;
+        }
         let inexact_op = is_transcendental(op) || (op == Op::Power && lp.output.is_float());
         if inexact_op && exactness == Exactness::Exact {
             exactness = Exactness::Approx;
         }
         Ok(Val::Arr(out, exactness))
     }
+}
+
+/// Whether some broadcast pair of elements is a -0.0 and a +0.0.
+fn mixed_zeros(a: &RefArray, b: &RefArray) -> Result<bool, String> {
+    if !a.dtype().is_float() {
+        return Ok(false);
+    }
+    let pairs = zip2(&a.widen(), &b.widen(), |p, q| {
+        Ok(matches!((p, q), (W::F(x), W::F(y)) if x == 0.0 && y == 0.0
+            && x.is_sign_negative() != y.is_sign_negative()))
+    })?;
+    Ok(pairs.iter().any(|&m| m))
 }
 
 /// Evaluates an already-parsed expression with the given type rules, and says how exactly the
