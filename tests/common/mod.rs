@@ -166,6 +166,10 @@ impl RefArray {
 /// (`ndexpr::vm::set_num_threads`, `ndexpr::Vars`, `ndexpr::evaluate`, `ndexpr::Array`), is:
 ///
 /// ```ignore
+/// // The thread count is process-wide and the property tests run in parallel: hold a lock so
+/// // that each evaluation really runs with the count it reports.
+/// static THREADS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// let _guard = THREADS.lock().unwrap_or_else(|e| e.into_inner());
 /// ndexpr::vm::set_num_threads(threads);
 /// let mut env = ndexpr::Vars::new();
 /// for (name, view) in vars {
@@ -191,8 +195,11 @@ impl RefArray {
 /// ```
 ///
 /// (If `Vars::with` takes `&ArrayView` rather than a view by value, pass `v` instead of
-/// `v.clone()`; if the set of threads is per call, pass `threads` there instead.) Once filled
-/// in, remove the `#[ignore]` attributes in `tests/differential.rs`.
+/// `v.clone()`; if the thread count is per call, pass `threads` there instead of the global.)
+/// Once filled in, remove the `#[ignore]` attributes in `tests/differential.rs`.
+///
+/// Only variables the expression mentions are passed; views may have any strides (negative,
+/// zero) and 0-d views stand for scalars.
 pub fn run_ndexpr(src: &str, vars: &[(&str, RefView)], threads: usize) -> Result<RefArray, String> {
     let _ = (src, vars, threads);
     unimplemented!("run_ndexpr: fill in once ndexpr::evaluate lands (see the doc comment)")
