@@ -567,6 +567,14 @@ mod reference_unit {
         let e = call("clip", vec![var("x"), int(3), int(1000)]);
         let got = reference_eval_ast(&e, &vars, &lp).unwrap().0;
         assert_eq!(got, RefArray::I8(arr(&[3], vec![3, 3, 100])));
+        // ... and the rest is `maximum` (here of int8 and int16: nothing caps at 300).
+        let vars2 = [
+            ("x", RefArray::I8(arr(&[2], vec![-100i8, 100]))),
+            ("y", RefArray::I16(arr(&[2], vec![15355i16, -5]))),
+        ];
+        let e = call("clip", vec![var("x"), var("y"), int(300)]);
+        let got = eval_ok(&e, &vars2);
+        assert_eq!(got, RefArray::I16(arr(&[2], vec![15355, 100])));
         // Mixed int64/uint64 comparisons compare exact values.
         let vars = [
             ("i", i64v(vec![-1, 5])),

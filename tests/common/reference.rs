@@ -1383,41 +1383,41 @@ impl Evaluator<'_, '_> {
         if lp.output.is_complex() || lp.inputs.iter().any(|d| d.is_complex()) {
             return Err(format!("{SKIP} complex loops are not modelled"));
         }
-        let mut vals = vals;
-        if op == Op::Clip {
-            // NumPy's clip drops a Python int bound of an integer `x` that clips nothing (a
-            // lower bound at or below the dtype's minimum, an upper one at or above its
-            // maximum): it is never converted. Clipping at the loop dtype's own extreme is
-            // the same no-op.
-            if let Val::Arr(x, _) = &vals[0] {
-                let xd = x.dtype();
-                if xd.is_integer() {
-                    let (lo, hi) = int_bounds(xd);
-                    let loop_d = lp.inputs[0];
-                    let (dlo, dhi) = int_bounds(loop_d);
-                    let extreme = |upper: bool| {
-                        if loop_d.is_integer() {
-                            Py::Int(if upper { dhi } else { dlo })
-                        } else {
-                            Py::Float(if upper {
-                                f64::INFINITY
-                            } else {
-                                f64::NEG_INFINITY
-                            })
-                        }
-                    };
-                    if matches!(vals[1], Val::Lit(Py::Int(b)) if b <= lo) {
-                        vals[1] = Val::Lit(extreme(false));
-                    }
-                    if matches!(vals[2], Val::Lit(Py::Int(b)) if b >= hi) {
-                        vals[2] = Val::Lit(extreme(true));
+        // NumPy's `np.clip` (`_methods._clip`) drops a Python int bound of an integer `x` that
+        // clips nothing (a lower bound at or below the dtype's minimum, an upper one at or above
+        // its maximum) and calls `maximum`, `minimum` or `positive` instead; the dropped bound
+        // is never converted. The loop dtypes stay the ones resolved for clip.
+        let (op, vals, inputs) = if op == Op::Clip {
+            let drops = |i: usize, upper: bool| match (&vals[0], &vals[i]) {
+                (Val::Arr(x, _), Val::Lit(Py::Int(b))) if x.dtype().is_integer() => {
+                    let (lo, hi) = int_bounds(x.dtype());
+                    if upper {
+                        *b >= hi
+                    } else {
+                        *b <= lo
                     }
                 }
-            }
-        }
+                _ => false,
+            };
+            let keep = |ix: &[usize]| -> (Vec<Val>, Vec<DType>) {
+                (
+                    ix.iter().map(|&i| vals[i].clone()).collect(),
+                    ix.iter().map(|&i| lp.inputs[i]).collect(),
+                )
+            };
+            let (new_op, (v, d)) = match (drops(1, false), drops(2, true)) {
+                (false, false) => (Op::Clip, keep(&[0, 1, 2])),
+                (true, false) => (Op::Minimum, keep(&[0, 2])),
+                (false, true) => (Op::Maximum, keep(&[0, 1])),
+                (true, true) => (Op::Positive, keep(&[0])),
+            };
+            (new_op, v, d)
+        } else {
+            (op, vals, lp.inputs.clone())
+        };
         let mut exactness = Exactness::Exact;
         let mut args = Vec::with_capacity(vals.len());
-        for (v, &d) in vals.iter().zip(&lp.inputs) {
+        for (v, &d) in vals.iter().zip(&inputs) {
             // Logical ops test truthiness: a cast to bool.
             let d = if matches!(op, Op::LogicalAnd | Op::LogicalOr | Op::LogicalNot) {
                 DType::Bool
@@ -1437,9 +1437,9 @@ impl Evaluator<'_, '_> {
             });
         }
         let ty = if op == Op::Where {
-            lp.inputs[1]
+            inputs[1]
         } else {
-            lp.inputs[0]
+            inputs[0]
         };
         // float16 loops: compute in float32, round back once per operation.
         let half = ty == DType::F16 && op != Op::Where;
