@@ -1299,14 +1299,12 @@ proptest! {
 
     /// Random expressions over random dtypes, shapes and layouts.
     #[test]
-    #[ignore = "until common::run_ndexpr is wired to ndexpr::evaluate"]
     fn ndexpr_matches_reference(case in case_with(expression().boxed(), base_shape().boxed())) {
         check_case(&case)?;
     }
 
     /// Shallow expressions over sizes around the block boundaries, every layout.
     #[test]
-    #[ignore = "until common::run_ndexpr is wired to ndexpr::evaluate"]
     fn ndexpr_matches_reference_across_blocks(case in case_with(
         tree(2).boxed(),
         select(vec![vec![1usize], vec![1023], vec![1024], vec![1025], vec![3079], vec![70_000],

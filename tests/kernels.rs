@@ -655,7 +655,8 @@ fn coverage() {
         (Op::Cbrt, FLOATS.to_vec()),
         (Op::Arctan2, FLOATS.to_vec()),
         (Op::Hypot, FLOATS.to_vec()),
-        (Op::Nextafter, FLOATS.to_vec()),
+        // float16 steps its own bits (NumPy's npy_half_nextafter), not through float32.
+        (Op::Nextafter, [FLOATS.to_vec(), vec![DType::F16]].concat()),
         (Op::Copysign, FLOATS.to_vec()),
         (Op::Maximum, all.clone()),
         (Op::Minimum, all.clone()),
@@ -988,4 +989,28 @@ fn eval_scalar_checks_and_other_ops() {
         ev(Op::SignBit, DType::F32, DType::Bool, &[F32(-0.0)]),
         Bool(true)
     );
+}
+
+#[test]
+fn float16_nextafter_steps_half_bits() {
+    use half::f16;
+    use ndexpr::Scalar::F16;
+    let step = |x: f16, y: f16| match ndexpr::kernels::eval_scalar(
+        Op::Nextafter,
+        DType::F16,
+        DType::F16,
+        &[F16(x), F16(y)],
+    ) {
+        Some(F16(r)) => r.to_bits(),
+        other => panic!("{other:?}"),
+    };
+    // Hand-derived: 1.0 is 0x3c00; the next half up is 0x3c01, down 0x3bff; from +0 towards a
+    // negative the smallest negative subnormal 0x8001; NaN in, NaN (0x7e00) out.
+    assert_eq!(step(f16::ONE, f16::from_f32(2.0)), 0x3c01);
+    assert_eq!(step(f16::ONE, f16::ZERO), 0x3bff);
+    assert_eq!(step(f16::ZERO, f16::NEG_ONE), 0x8001);
+    assert_eq!(step(f16::NEG_ONE, f16::ZERO), 0xbbff);
+    assert_eq!(step(f16::NEG_ONE, f16::from_f32(-2.0)), 0xbc01);
+    assert_eq!(step(f16::NAN, f16::ONE), 0x7e00);
+    assert_eq!(step(f16::ONE, f16::ONE), 0x3c00);
 }

@@ -11,7 +11,6 @@ fn data(n: usize, seed: u64) -> Vec<f64> {
 }
 
 #[test]
-#[ignore = "needs Expr::compile and kernels::lookup"]
 fn evaluate_simple_and_cached() {
     let a = Array1::from(data(10_000, 1));
     let vars = Vars::new().with("a", &a);
@@ -29,7 +28,6 @@ fn evaluate_simple_and_cached() {
 }
 
 #[test]
-#[ignore = "needs Expr::compile and kernels::lookup"]
 fn evaluate_layouts_and_scalars() {
     let big = Array2::from_shape_vec((40, 2000), data(80_000, 2)).unwrap();
     let a = big.slice(s![..;-1, ..;20]);
@@ -52,7 +50,6 @@ fn evaluate_layouts_and_scalars() {
 }
 
 #[test]
-#[ignore = "needs Expr::compile and kernels::lookup"]
 fn mixed_dtypes_promote() {
     let i = Array1::from_iter(0..1000i32);
     let x = Array1::from(data(1000, 5));
@@ -67,7 +64,6 @@ fn mixed_dtypes_promote() {
 }
 
 #[test]
-#[ignore = "needs Expr::compile and kernels::lookup"]
 fn eval_into_in_place_and_errors() {
     let a = Array2::from_shape_vec((30, 70), data(2100, 6)).unwrap();
     let vars = Vars::new().with("a", &a);
@@ -107,7 +103,6 @@ fn eval_into_in_place_and_errors() {
 }
 
 #[test]
-#[ignore = "needs Expr::compile and kernels::lookup"]
 fn threads_and_shared_expr() {
     let a = Array1::from(data(1 << 20, 7));
     let b = Array1::from(data(1 << 20, 8));

@@ -331,6 +331,11 @@ impl<'a> Checker<'a> {
 
     /// Applies a ufunc (or where/clip/fma/complex/real/imag) with NumPy's loop resolution.
     fn ufunc(&mut self, op: Op, operands: &[(Value, Span)], span: Span) -> Result<NodeId> {
+        if op == Op::Clip {
+            if let Some(n) = self.clip_without_dropped_bounds(operands, span)? {
+                return Ok(n);
+            }
+        }
         let tys: Vec<Ty> = operands.iter().map(|&(v, _)| self.ty(v)).collect();
         let mut lp = types::resolve(op, &tys).map_err(|m| type_rule_error(span, m))?;
         if matches!(op, Op::LogicalAnd | Op::LogicalOr | Op::LogicalNot) {
@@ -340,9 +345,98 @@ impl<'a> Checker<'a> {
         }
         let mut args = Vec::with_capacity(operands.len());
         for (&(v, s), &d) in operands.iter().zip(&lp.inputs) {
-            args.push(self.materialize(v, d, s)?);
+            // NumPy's `where` converts a Python int without a bounds check: it wraps.
+            let wrapped = match v {
+                Value::Lit(PyValue::Int(i)) if op == Op::Where && d.is_integer() => {
+                    let (lo, hi) = literal::int_range(d);
+                    if i < lo || i > hi {
+                        let c = PyValue::Int(i)
+                            .default_scalar()
+                            .map_err(|m| Error::at(ErrorKind::Value, s, m))?;
+                        let c = self.dag.constant_node(c);
+                        Some(self.dag.cast(c, d))
+                    } else {
+                        None
+                    }
+                }
+                _ => None,
+            };
+            match wrapped {
+                Some(n) => args.push(n),
+                None => args.push(self.materialize(v, d, s)?),
+            }
+        }
+        if lp.inputs.len() == 2 && lp.inputs[0] != lp.inputs[1] {
+            return Ok(self.mixed_sign_comparison(op, &lp.inputs, args));
         }
         Ok(self.build(op, &lp.inputs, lp.output, args))
+    }
+
+    /// NumPy compares int64 with uint64 exactly (a mixed loop). Without such a kernel, split on
+    /// the sign of the signed side: a negative is below every unsigned value, and a
+    /// non-negative one compares exactly once cast to uint64.
+    fn mixed_sign_comparison(&mut self, op: Op, inputs: &[DType], args: Vec<NodeId>) -> NodeId {
+        let (signed_first, i, u) = if inputs[0].kind() == crate::types::Kind::Signed {
+            (true, args[0], args[1])
+        } else {
+            (false, args[1], args[0])
+        };
+        // As `signed OP unsigned`.
+        let op = match (op, signed_first) {
+            (op, true) => op,
+            (Op::Less, false) => Op::Greater,
+            (Op::LessEqual, false) => Op::GreaterEqual,
+            (Op::Greater, false) => Op::Less,
+            (Op::GreaterEqual, false) => Op::LessEqual,
+            (op, false) => op,
+        };
+        let (sd, ud) = (self.dag.dtype(i), self.dag.dtype(u));
+        let zero = self.dag.constant_node(Scalar::I64(0));
+        let zero = self.dag.cast(zero, sd);
+        let negative = self.dag.op(Op::Less, sd, DType::Bool, vec![i, zero]);
+        let as_unsigned = self.dag.cast(i, ud);
+        let exact = self.dag.op(op, ud, DType::Bool, vec![as_unsigned, u]);
+        let b = DType::Bool;
+        match op {
+            // True whenever the signed side is negative.
+            Op::Less | Op::LessEqual | Op::NotEqual => {
+                self.dag.op(Op::LogicalOr, b, b, vec![negative, exact])
+            }
+            // False whenever it is negative.
+            _ => {
+                let non_negative = self.dag.op(Op::LogicalNot, b, b, vec![negative]);
+                self.dag.op(Op::LogicalAnd, b, b, vec![non_negative, exact])
+            }
+        }
+    }
+
+    /// `np.clip` drops a Python int bound that clips nothing for an integer `x` (below its
+    /// dtype's minimum, above its maximum) before the ufunc runs, so it is never converted and
+    /// never out of bounds: `clip(x, lo, hi)` becomes `maximum`, `minimum` or `x` itself.
+    fn clip_without_dropped_bounds(
+        &mut self,
+        operands: &[(Value, Span)],
+        span: Span,
+    ) -> Result<Option<NodeId>> {
+        let Value::Node(x) = operands[0].0 else {
+            return Ok(None);
+        };
+        let xd = self.dag.dtype(x);
+        let dropped = |v: Value, upper: bool| match v {
+            Value::Lit(PyValue::Int(b)) => types::clip_drops_bound(xd, b, upper),
+            _ => false,
+        };
+        let (drop_lo, drop_hi) = (dropped(operands[1].0, false), dropped(operands[2].0, true));
+        match (drop_lo, drop_hi) {
+            (false, false) => Ok(None),
+            (true, true) => Ok(Some(x)),
+            (true, false) => self
+                .ufunc(Op::Minimum, &[operands[0], operands[2]], span)
+                .map(Some),
+            (false, true) => self
+                .ufunc(Op::Maximum, &[operands[0], operands[1]], span)
+                .map(Some),
+        }
     }
 
     /// Emits the node(s) for `op` over operands already of the loop's input dtypes.
@@ -364,7 +458,7 @@ impl<'a> Checker<'a> {
         }
         // float16 is a storage type: NumPy's half loops convert to float, compute, and round
         // back after every operation; doing the same gives the same bits.
-        let moves_data = matches!(op, Op::Where | Op::Copy | Op::Cast);
+        let moves_data = matches!(op, Op::Where | Op::Copy | Op::Cast | Op::Nextafter);
         if ty == DType::F16 && !moves_data {
             for a in &mut args {
                 if self.dag.dtype(*a) == DType::F16 {

@@ -112,7 +112,7 @@ mod tests {
     fn suggestions() {
         let names = FUNCTIONS.iter().map(|(n, _)| *n);
         assert_eq!(did_you_mean("sinn", names.clone()), Some("sin"));
-        assert_eq!(did_you_mean("arctan3", names.clone()), Some("arctan2"));
+        assert_eq!(did_you_mean("arctn2", names.clone()), Some("arctan2"));
         assert_eq!(did_you_mean("qqqqqq", names), None);
         assert_eq!(did_you_mean("bb", ["a", "b"]), Some("b"));
         assert_eq!(did_you_mean("Alpha", ["alpha", "beta"]), Some("alpha"));

@@ -99,16 +99,15 @@ pub fn lower(
         let mut dying = Vec::new();
         for (&a, operand) in args.iter().zip(&operands) {
             if let Operand::Reg(r) = *operand {
-                if last_use[a] == i && !dying.contains(&r) {
-                    dying.push(r);
+                if last_use[a] == i && !dying.iter().any(|&(d, _)| d == r) {
+                    dying.push((r, dag.dtype(a)));
                 }
             }
         }
-        let reuse = dying
-            .iter()
-            .position(|&r| size(program.registers[r as usize]) == size(out));
+        // Compare with the width the operand has now, not the widest the register ever held.
+        let reuse = dying.iter().position(|&(_, d)| size(d) == size(out));
         let dst = match reuse {
-            Some(k) => dying.remove(k),
+            Some(k) => dying.remove(k).0,
             None => match free
                 .iter()
                 .position(|&r| size(program.registers[r as usize]) >= size(out))
@@ -126,7 +125,7 @@ pub fn lower(
         if size(out) > size(program.registers[dst as usize]) {
             program.registers[dst as usize] = out;
         }
-        free.extend(dying);
+        free.extend(dying.into_iter().map(|(r, _)| r));
         home[id] = Some(Operand::Reg(dst));
         program.body.push(Instr {
             op: *op,

@@ -184,7 +184,7 @@ pub fn lookup(op: Op, ty: DType, out: DType, scalar_mask: u8) -> Option<KernelFn
         Arctanh => pick!(ty, m, form1; floats => flt::Arctanh, complex => cpx::Arctanh),
         Arctan2 => pick!(ty, m, form2; floats => flt::Arctan2),
         Hypot => pick!(ty, m, form2; floats => flt::Hypot),
-        Nextafter => pick!(ty, m, form2; floats => flt::Nextafter),
+        Nextafter => pick!(ty, m, form2; floats => flt::Nextafter, half => ops::HalfNextafter),
         Copysign => pick!(ty, m, form2; floats => flt::Copysign),
         Maximum => pick!(ty, m, form2; all => all::Maximum),
         Minimum => pick!(ty, m, form2; all => all::Minimum),
@@ -308,16 +308,4 @@ pub fn eval_scalar(op: Op, ty: DType, out: DType, args: &[Scalar]) -> Option<Sca
     // above); `dst` holds one element of `out`; n = 1.
     unsafe { kernel(1, dst.0.as_mut_ptr(), &ptrs) };
     Some(scalar_from_bytes(out, &dst.0))
-}
-
-/// Runs the kernel of `op` on one element (constant folding uses this, so folded constants
-/// have the bits the VM would compute). `None` when there is no such kernel.
-pub fn eval_scalar(
-    op: Op,
-    ty: DType,
-    out: DType,
-    args: &[crate::types::Scalar],
-) -> Option<crate::types::Scalar> {
-    let _ = (op, ty, out, args);
-    unimplemented!("kernels::eval_scalar")
 }

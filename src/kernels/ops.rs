@@ -302,3 +302,32 @@ pub mod cpx {
         }
     }
 }
+
+/// NumPy's `npy_half_nextafter`: one step of the float16 bit pattern towards `y` (widening to
+/// float32 would step by a float32 ulp, which rounds back to `x`).
+pub struct HalfNextafter;
+impl Map2<half::f16> for HalfNextafter {
+    type Out = half::f16;
+    #[inline(always)]
+    fn apply(a: half::f16, b: half::f16) -> half::f16 {
+        let (x, y) = (a.to_bits(), b.to_bits());
+        let bits = if a.is_nan() || b.is_nan() {
+            0x7e00
+        } else if a == b {
+            x
+        } else if x & 0x7fff == 0 {
+            (y & 0x8000) + 1
+        } else if x & 0x8000 == 0 {
+            if (x as i16) > (y as i16) {
+                x - 1
+            } else {
+                x + 1
+            }
+        } else if y & 0x8000 == 0 || (x & 0x7fff) > (y & 0x7fff) {
+            x - 1
+        } else {
+            x + 1
+        };
+        half::f16::from_bits(bits)
+    }
+}

@@ -198,6 +198,36 @@ pub fn is_flat(plan: &Plan, block: usize) -> bool {
     plan.rows() > 1 && plan.inner < block / 4
 }
 
+/// Whether any of `n` signed integers of dtype `ty` at `ptr` is negative.
+///
+/// # Safety
+/// `ptr` must address `n` readable elements of `ty`.
+pub(crate) unsafe fn any_negative(ty: DType, ptr: *const u8, n: usize) -> bool {
+    unsafe fn neg<T: Copy + PartialOrd + Default>(ptr: *const u8, n: usize) -> bool {
+        // SAFETY: per the caller's contract.
+        let xs = unsafe { std::slice::from_raw_parts(ptr as *const T, n) };
+        xs.iter().fold(false, |acc, &x| acc | (x < T::default()))
+    }
+    // SAFETY: forwarded contract.
+    unsafe {
+        match ty {
+            DType::I8 => neg::<i8>(ptr, n),
+            DType::I16 => neg::<i16>(ptr, n),
+            DType::I32 => neg::<i32>(ptr, n),
+            DType::I64 => neg::<i64>(ptr, n),
+            _ => false,
+        }
+    }
+}
+
+/// The error NumPy raises for an integer to a negative integer power.
+pub(crate) fn negative_power_error() -> crate::error::Error {
+    crate::error::Error::new(
+        crate::error::ErrorKind::Value,
+        "Integers to negative integer powers are not allowed.",
+    )
+}
+
 /// Runs the prologue once over the scalar slots (which hold constants and scalar variables
 /// already). Each instruction runs with n = 1 through its all-vector kernel form (mask 0): a
 /// one-element vector is the slot itself, and that form exists for every loop.
@@ -210,6 +240,10 @@ pub(crate) fn run_prologue(program: &Program, slots: &mut [Slot], lookup: Lookup
                 return Err(internal("a prologue instruction reads a block operand"));
             };
             args[k] = slots[s as usize].0.as_ptr();
+        }
+        // SAFETY: args[1] is a slot holding one element of `ty`.
+        if instr.op == Op::Power && unsafe { any_negative(instr.ty, args[1], 1) } {
+            return Err(negative_power_error());
         }
         let Dest::Scalar(d) = instr.dst else {
             return Err(internal("a prologue instruction writes a register"));
@@ -234,6 +268,9 @@ pub(crate) struct Job<'a> {
     /// Element size of each operand.
     pub(crate) sizes: Vec<usize>,
     pub(crate) block: usize,
+    /// Set when an integer `**` met a negative exponent, which NumPy refuses at run time; the
+    /// kernel itself cannot fail, so the block loop checks and reports through this flag.
+    pub(crate) negative_power: std::sync::atomic::AtomicBool,
 }
 
 // SAFETY: the raw pointers address the caller's arrays, which outlive the evaluation; threads
@@ -459,6 +496,18 @@ impl Job<'_> {
                     Dest::Scalar(_) => unreachable!("validated: body writes registers"),
                 }
             };
+            if instr.op == Op::Power && instr.ty.kind() == crate::types::Kind::Signed {
+                let count = if instr.scalar_mask() & 2 != 0 || bk.bcast & 2 != 0 {
+                    1
+                } else {
+                    n
+                };
+                // SAFETY: args[1] addresses `count` exponents of dtype `ty` (as for the kernel).
+                if unsafe { any_negative(instr.ty, args[1], count) } {
+                    self.negative_power
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
             // SAFETY: every pointer addresses n elements of the dtype the kernel was looked up
             // for (validated program; register buffers hold `block` elements of their widest
             // dtype; inputs per this function's contract; slots hold one element, read as

@@ -657,9 +657,13 @@ fn execute(program: &Program, bound: &mut Bound, out: &RawArray, opts: &RunOptio
         bases,
         sizes,
         block,
+        negative_power: Default::default(),
     };
     let threads = opts.threads.unwrap_or_else(num_threads).max(1);
     exec::run_job(&job, threads, opts.parallel_work);
+    if job.negative_power.into_inner() {
+        return Err(exec::negative_power_error());
+    }
     Ok(())
 }
 
