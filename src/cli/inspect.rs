@@ -32,7 +32,7 @@ fn parse_var(spec: &str, signature: &mut Signature) -> Result<(), String> {
 }
 
 /// Every name the expression reads as a variable.
-fn names(ast: &Ast, out: &mut Vec<String>) {
+pub fn names(ast: &Ast, out: &mut Vec<String>) {
     match &ast.kind {
         ExprKind::Name(n) if !out.contains(n) => out.push(n.clone()),
         ExprKind::Unary { operand, .. } => names(operand, out),

@@ -1,6 +1,7 @@
 //! The `ndexpr` command line: inspect programs (`check`, `disasm`), evaluate `.npy` files
 //! (`eval`) and measure (`bench`).
 
+mod bench;
 mod inspect;
 
 use clap::{Parser, Subcommand};
@@ -29,6 +30,11 @@ enum Command {
         after_help = "Examples:\n  ndexpr disasm '2*a + 48'\n  ndexpr disasm 'where(a > b, sin(a)**2, 0)' a:f32 b:f32"
     )]
     Disasm(inspect::InspectArgs),
+    /// Time an expression beside naive evaluation and a plain memory copy.
+    #[command(
+        after_help = "Examples:\n  ndexpr bench\n  ndexpr bench 'a*b+c' --size 1000000 --dtype f32\n  ndexpr bench '2*a+48' --shape 400x600 --step 20\n  ndexpr bench --suite --json"
+    )]
+    Bench(bench::BenchArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -36,5 +42,6 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Check(args) => inspect::check(&args),
         Command::Disasm(args) => inspect::disasm(&args),
+        Command::Bench(args) => bench::bench(&args),
     }
 }

@@ -1,0 +1,353 @@
+//! `bench`: times one expression (or a suite) four ways in one interleaved run — ndexpr fused
+//! and blocked, the same program one whole operation at a time with full-size temporaries
+//! (what NumPy does), ndexpr into a preallocated output (`out=`), and a plain memory copy of as
+//! many bytes as the expression reads and writes (the bandwidth floor).
+
+use clap::Args;
+use ndarray::{ArrayD, IxDyn, Slice};
+use ndexpr::vm::{self, RunOptions};
+use ndexpr::{Array, ArrayMut, DType, Expr, Vars};
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// The expression (default `2*a+48`).
+    pub expr: Option<String>,
+    /// Number of elements of each input (default 10^7).
+    #[arg(long)]
+    pub size: Option<usize>,
+    /// Shape, e.g. 400x600 (overrides --size).
+    #[arg(long)]
+    pub shape: Option<String>,
+    /// Element type of every input: f64 or f32.
+    #[arg(long, default_value = "f64")]
+    pub dtype: String,
+    /// Each input is a view taking every K-th element along the last axis of a K-times wider array.
+    #[arg(long, default_value_t = 1)]
+    pub step: usize,
+    /// Threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Timed rounds per path.
+    #[arg(long, default_value_t = 11)]
+    pub repeat: usize,
+    /// One JSON object per expression instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Run the built-in suite.
+    #[arg(long)]
+    pub suite: bool,
+}
+
+const SUITE: &[&str] = &[
+    "2*a+48",
+    "a*b+c",
+    "2*a+3*b-c",
+    "sin(a)**2+cos(b)**2",
+    "exp(-a)*log1p(b)",
+    "where(a>b,a,b)",
+    "sqrt(a**2+b**2)",
+    "a**3+4*a**2-2*a+1",
+    "arctan2(a,b)",
+    "tanh(a)",
+];
+
+struct Report {
+    expr: String,
+    dtype: DType,
+    shape: Vec<usize>,
+    step: usize,
+    threads: usize,
+    ndexpr: Vec<f64>,
+    naive: Vec<f64>,
+    inplace: Vec<f64>,
+    copy: Vec<f64>,
+    bytes: usize,
+    ndexpr_temp: usize,
+    naive_temp: usize,
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    s[s.len() / 2]
+}
+
+fn min(v: &[f64]) -> f64 {
+    v.iter().copied().fold(f64::INFINITY, f64::min)
+}
+
+/// Seeded data in [0.5, 1.5): positive, so that log, sqrt and friends stay on their fast paths.
+fn random(n: usize, seed: u64) -> Vec<f64> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            // splitmix64
+            s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = s;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            0.5 + (z >> 11) as f64 / (1u64 << 53) as f64
+        })
+        .collect()
+}
+
+/// Copies `bytes` bytes split over `threads` threads: the memory-bandwidth floor.
+fn parallel_copy(src: &[u8], dst: &mut [u8], threads: usize) {
+    let chunk = src.len().div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|s| {
+        for (d, c) in dst.chunks_mut(chunk).zip(src.chunks(chunk)) {
+            s.spawn(move || d.copy_from_slice(c));
+        }
+    });
+}
+
+fn variables(expr: &str) -> Result<Vec<String>, String> {
+    let ast = ndexpr::syntax::parse(expr).map_err(|e| e.to_string())?;
+    let mut names = Vec::new();
+    super::inspect::names(&ast, &mut names);
+    Ok(names)
+}
+
+fn run_one(expr_src: &str, args: &BenchArgs, shape: &[usize]) -> Result<Report, String> {
+    let dtype =
+        DType::from_name(&args.dtype).ok_or_else(|| format!("unknown dtype `{}`", args.dtype))?;
+    if !matches!(dtype, DType::F32 | DType::F64) {
+        return Err("bench generates float32 or float64 data (--dtype f32|f64)".into());
+    }
+    let threads = args.threads.unwrap_or_else(vm::num_threads).max(1);
+    vm::set_num_threads(threads);
+    let names = variables(expr_src)?;
+    let n: usize = shape.iter().product();
+    let step = args.step.max(1);
+    // Each input: a K-times wider array, viewed with a step of K along the last axis.
+    let mut wide_shape = shape.to_vec();
+    if let Some(last) = wide_shape.last_mut() {
+        *last *= step;
+    }
+    let wide: Vec<ArrayD<f64>> = names
+        .iter()
+        .enumerate()
+        .map(|(i, _)| {
+            ArrayD::from_shape_vec(IxDyn(&wide_shape), random(n * step, i as u64 + 1)).unwrap()
+        })
+        .collect();
+    let wide32: Vec<ArrayD<f32>> = wide.iter().map(|a| a.mapv(|x| x as f32)).collect();
+    let last_axis = shape.len().saturating_sub(1);
+    let mut vars = Vars::new();
+    for (i, name) in names.iter().enumerate() {
+        let slice = |ax: ndarray::AxisDescription| {
+            if ax.axis.index() == last_axis {
+                Slice::new(0, None, step as isize)
+            } else {
+                Slice::from(..)
+            }
+        };
+        vars = match dtype {
+            DType::F32 => vars.with(name, wide32[i].slice_each_axis(slice)),
+            _ => vars.with(name, wide[i].slice_each_axis(slice)),
+        };
+    }
+    let expr = Expr::compile(expr_src, &vars.signature()).map_err(|e| e.to_string())?;
+    let program = expr.program();
+    let out_size = program.result_dtype.size();
+    let bytes = n * (names.len() * dtype.size() + out_size);
+    let reg_bytes = program.registers.len() * program.max_register_size();
+    let naive_opts = RunOptions {
+        block: n.max(1),
+        threads: Some(1),
+        ..RunOptions::default()
+    };
+
+    let mut out = expr.eval(&vars).map_err(|e| e.to_string())?;
+    let copy_len = bytes / 2;
+    let src = vec![1u8; copy_len];
+    let mut dst = vec![0u8; copy_len];
+    parallel_copy(&src, &mut dst, threads); // fault the pages in once
+
+    let mut r = Report {
+        expr: expr_src.to_string(),
+        dtype,
+        shape: shape.to_vec(),
+        step,
+        threads,
+        ndexpr: vec![],
+        naive: vec![],
+        inplace: vec![],
+        copy: vec![],
+        bytes,
+        ndexpr_temp: reg_bytes * vm::BLOCK * threads,
+        naive_temp: reg_bytes * n,
+    };
+    let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
+    for _ in 0..args.repeat.max(1) {
+        let t = Instant::now();
+        let fresh = expr.eval(&vars).map_err(|e| e.to_string())?;
+        r.ndexpr.push(ms(t));
+        drop(fresh);
+        let t = Instant::now();
+        let naive = vm::eval_program(program, &vars, &naive_opts).map_err(|e| e.to_string())?;
+        r.naive.push(ms(t));
+        drop(naive);
+        let t = Instant::now();
+        let target: ArrayMut = match &mut out {
+            Array::F32(a) => a.view_mut().into(),
+            Array::F64(a) => a.view_mut().into(),
+            Array::Bool(a) => a.view_mut().into(),
+            other => {
+                return Err(format!(
+                    "bench does not time {} results in place",
+                    other.dtype()
+                ))
+            }
+        };
+        expr.eval_into(&vars, target).map_err(|e| e.to_string())?;
+        r.inplace.push(ms(t));
+        let t = Instant::now();
+        parallel_copy(&src, &mut dst, threads);
+        r.copy.push(ms(t));
+    }
+    Ok(r)
+}
+
+fn json(r: &Report) -> String {
+    let (nd, nv, ip, cp) = (
+        median(&r.ndexpr),
+        median(&r.naive),
+        median(&r.inplace),
+        median(&r.copy),
+    );
+    let shape: Vec<String> = r.shape.iter().map(|d| d.to_string()).collect();
+    format!(
+        "{{\"expr\": {:?}, \"dtype\": \"{}\", \"shape\": [{}], \"step\": {}, \"threads\": {}, \"isa\": \"{}\", \
+         \"ndexpr_ms\": {nd:.4}, \"naive_ms\": {nv:.4}, \"inplace_ms\": {ip:.4}, \"copy_ms\": {cp:.4}, \
+         \"speedup_vs_naive\": {:.3}, \"fraction_of_copy\": {:.3}, \"ndexpr_temp_bytes\": {}, \"naive_temp_bytes\": {}}}",
+        r.expr,
+        r.dtype.short_name(),
+        shape.join(", "),
+        r.step,
+        r.threads,
+        isa(),
+        nv / nd,
+        cp / nd,
+        r.ndexpr_temp,
+        r.naive_temp
+    )
+}
+
+/// The instruction set the kernels were compiled for (run-time dispatch is future work).
+pub fn isa() -> &'static str {
+    if cfg!(target_feature = "avx512f") {
+        "avx512"
+    } else if cfg!(target_feature = "avx2") {
+        "avx2"
+    } else if cfg!(target_arch = "x86_64") {
+        "sse2"
+    } else if cfg!(target_arch = "aarch64") {
+        "neon"
+    } else {
+        "scalar"
+    }
+}
+
+fn table(reports: &[Report]) {
+    println!(
+        "{:<22} {:>6} {:>12} {:>5} {:>10} {:>10} {:>10} {:>10} {:>8} {:>9} {:>9} {:>12} {:>12}",
+        "expression",
+        "dtype",
+        "shape",
+        "step",
+        "ndexpr ms",
+        "min ms",
+        "naive ms",
+        "inplace",
+        "copy ms",
+        "x naive",
+        "of copy",
+        "ndexpr temp",
+        "naive temp"
+    );
+    for r in reports {
+        let (nd, nv, ip, cp) = (
+            median(&r.ndexpr),
+            median(&r.naive),
+            median(&r.inplace),
+            median(&r.copy),
+        );
+        let shape: Vec<String> = r.shape.iter().map(|d| d.to_string()).collect();
+        println!(
+            "{:<22} {:>6} {:>12} {:>5} {:>10.3} {:>10.3} {:>10.3} {:>10.3} {:>8.3} {:>8.2}x {:>8.0}% {:>12} {:>12}",
+            r.expr,
+            r.dtype.short_name(),
+            shape.join("x"),
+            r.step,
+            nd,
+            min(&r.ndexpr),
+            nv,
+            ip,
+            cp,
+            nv / nd,
+            100.0 * cp / nd,
+            human(r.ndexpr_temp),
+            human(r.naive_temp)
+        );
+        let _ = r.bytes;
+    }
+    println!(
+        "medians of interleaved rounds; {} threads; kernels built for {}",
+        reports.first().map_or(0, |r| r.threads),
+        isa()
+    );
+    println!("naive = the same program one whole operation at a time with full-size temporaries, one thread (as NumPy)");
+}
+
+fn human(b: usize) -> String {
+    match b {
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1 << 20) as f64),
+        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b => format!("{b} B"),
+    }
+}
+
+pub fn bench(args: &BenchArgs) -> ExitCode {
+    let shape: Vec<usize> = match &args.shape {
+        Some(s) => match s
+            .split('x')
+            .map(|d| d.trim().parse::<usize>())
+            .collect::<Result<Vec<_>, _>>()
+        {
+            Ok(v) => v,
+            Err(_) => {
+                eprintln!("error: --shape takes dimensions like 400x600");
+                return ExitCode::from(2);
+            }
+        },
+        None => vec![args.size.unwrap_or(10_000_000)],
+    };
+    let exprs: Vec<String> = if args.suite {
+        SUITE.iter().map(|s| s.to_string()).collect()
+    } else {
+        vec![args.expr.clone().unwrap_or_else(|| "2*a+48".into())]
+    };
+    let mut reports = Vec::new();
+    for e in &exprs {
+        match run_one(e, args, &shape) {
+            Ok(r) => {
+                if args.json {
+                    println!("{}", json(&r));
+                }
+                reports.push(r);
+            }
+            Err(msg) => {
+                eprintln!("error: {msg}");
+                return ExitCode::from(1);
+            }
+        }
+    }
+    if !args.json {
+        table(&reports);
+    }
+    ExitCode::SUCCESS
+}
