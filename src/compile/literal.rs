@@ -311,7 +311,7 @@ pub fn binary(op: BinaryOp, a: PyValue, b: PyValue) -> Result<PyValue, String> {
             _ => {
                 return Err(format!(
                     "unsupported operand types for {}: floats",
-                    binary_symbol(op)
+                    op.symbol()
                 ))
             }
         };
@@ -333,37 +333,11 @@ pub fn binary(op: BinaryOp, a: PyValue, b: PyValue) -> Result<PyValue, String> {
         _ => {
             return Err(format!(
                 "unsupported operand types for {}: complex",
-                binary_symbol(op)
+                op.symbol()
             ))
         }
     };
     Ok(Complex(z))
-}
-
-pub fn binary_symbol(op: BinaryOp) -> &'static str {
-    use BinaryOp::*;
-    match op {
-        Add => "+",
-        Sub => "-",
-        Mul => "*",
-        Div => "/",
-        FloorDiv => "//",
-        Mod => "%",
-        Pow => "**",
-        LShift => "<<",
-        RShift => ">>",
-        BitAnd => "&",
-        BitOr => "|",
-        BitXor => "^",
-        Lt => "<",
-        Le => "<=",
-        Gt => ">",
-        Ge => ">=",
-        Eq => "==",
-        Ne => "!=",
-        And => "and",
-        Or => "or",
-    }
 }
 
 #[cfg(test)]
