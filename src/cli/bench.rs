@@ -63,7 +63,6 @@ struct Report {
     naive: Vec<f64>,
     inplace: Vec<f64>,
     copy: Vec<f64>,
-    bytes: usize,
     ndexpr_temp: usize,
     naive_temp: usize,
 }
@@ -177,7 +176,6 @@ fn run_one(expr_src: &str, args: &BenchArgs, shape: &[usize]) -> Result<Report, 
         naive: vec![],
         inplace: vec![],
         copy: vec![],
-        bytes,
         ndexpr_temp: reg_bytes * vm::BLOCK * threads,
         naive_temp: reg_bytes * n,
     };
@@ -293,7 +291,6 @@ fn table(reports: &[Report]) {
             human(r.ndexpr_temp),
             human(r.naive_temp)
         );
-        let _ = r.bytes;
     }
     println!(
         "medians of interleaved rounds; {} threads; kernels built for {}",
