@@ -227,27 +227,12 @@ fn json(r: &Report) -> String {
         shape.join(", "),
         r.step,
         r.threads,
-        isa(),
+        ndexpr::kernels::isa(),
         nv / nd,
         cp / nd,
         r.ndexpr_temp,
         r.naive_temp
     )
-}
-
-/// The instruction set the kernels were compiled for (run-time dispatch is future work).
-pub fn isa() -> &'static str {
-    if cfg!(target_feature = "avx512f") {
-        "avx512"
-    } else if cfg!(target_feature = "avx2") {
-        "avx2"
-    } else if cfg!(target_arch = "x86_64") {
-        "sse2"
-    } else if cfg!(target_arch = "aarch64") {
-        "neon"
-    } else {
-        "scalar"
-    }
 }
 
 fn table(reports: &[Report]) {
@@ -295,7 +280,7 @@ fn table(reports: &[Report]) {
     println!(
         "medians of interleaved rounds; {} threads; kernels built for {}",
         reports.first().map_or(0, |r| r.threads),
-        isa()
+        ndexpr::kernels::isa()
     );
     println!("naive = the same program one whole operation at a time with full-size temporaries, one thread (as NumPy)");
 }

@@ -309,3 +309,19 @@ pub fn eval_scalar(op: Op, ty: DType, out: DType, args: &[Scalar]) -> Option<Sca
     unsafe { kernel(1, dst.0.as_mut_ptr(), &ptrs) };
     Some(scalar_from_bytes(out, &dst.0))
 }
+
+/// The instruction-set level the kernels run with: `sse2`, `avx2`, `avx512`, `neon` or
+/// `scalar`. For now this is the level the crate was compiled for.
+pub fn isa() -> &'static str {
+    if cfg!(target_feature = "avx512f") {
+        "avx512"
+    } else if cfg!(target_feature = "avx2") {
+        "avx2"
+    } else if cfg!(target_arch = "x86_64") {
+        "sse2"
+    } else if cfg!(target_arch = "aarch64") {
+        "neon"
+    } else {
+        "scalar"
+    }
+}
