@@ -11,12 +11,35 @@ use super::KernelFn;
 pub trait Map1<A> {
     type Out: Copy;
     fn apply(a: A) -> Self::Out;
+    /// Whether some arguments need [`Map1::exact`]: vectorisable approximations (sin of a huge
+    /// argument, say) return any value for those lanes, and a second pass recomputes them.
+    const FIXUP: bool = false;
+    /// Whether `apply(a)` is not to be trusted for this argument.
+    #[inline(always)]
+    fn needs_exact(_a: A) -> bool {
+        false
+    }
+    /// The careful (scalar, rarely called) computation for such arguments.
+    #[inline(always)]
+    fn exact(a: A) -> Self::Out {
+        Self::apply(a)
+    }
 }
 
 /// A two-operand elementwise operation, both operands of type `A`.
 pub trait Map2<A> {
     type Out: Copy;
     fn apply(a: A, b: A) -> Self::Out;
+    /// As [`Map1::FIXUP`].
+    const FIXUP: bool = false;
+    #[inline(always)]
+    fn needs_exact(_a: A, _b: A) -> bool {
+        false
+    }
+    #[inline(always)]
+    fn exact(a: A, b: A) -> Self::Out {
+        Self::apply(a, b)
+    }
 }
 
 /// A three-operand elementwise operation.
@@ -69,12 +92,43 @@ pub unsafe fn k1<A: Copy, M: Map1<A>, const SA: bool>(
     // SAFETY: n >= 1, so operand 0 holds at least one element (KernelFn's contract).
     let a = unsafe { Arg::<A, SA>::new(args[0]) };
     let d = dst as *mut M::Out;
-    for i in 0..n {
-        // SAFETY: i < n; dst holds n outputs; dst equals an operand exactly or does not overlap
-        // it, and element i is read before it is written.
-        unsafe { d.add(i).write(M::apply(a.get(i))) }
+    if !M::FIXUP {
+        for i in 0..n {
+            // SAFETY: i < n; dst holds n outputs; dst equals an operand exactly or does not
+            // overlap it, and element i is read before it is written.
+            unsafe { d.add(i).write(M::apply(a.get(i))) }
+        }
+        return;
+    }
+    // Chunks: the arguments are kept aside because dst may be the operand itself.
+    let mut kept = [a.first; FIXUP_CHUNK];
+    let mut start = 0;
+    while start < n {
+        let m = FIXUP_CHUNK.min(n - start);
+        for (j, k) in kept[..m].iter_mut().enumerate() {
+            // SAFETY: start + j < n.
+            *k = unsafe { a.get(start + j) };
+        }
+        let mut any = false;
+        for (j, &x) in kept[..m].iter().enumerate() {
+            any |= M::needs_exact(x);
+            // SAFETY: start + j < n; dst holds n outputs.
+            unsafe { d.add(start + j).write(M::apply(x)) }
+        }
+        if any {
+            for (j, &x) in kept[..m].iter().enumerate() {
+                if M::needs_exact(x) {
+                    // SAFETY: as above.
+                    unsafe { d.add(start + j).write(M::exact(x)) }
+                }
+            }
+        }
+        start += m;
     }
 }
+
+/// Elements per chunk of a kernel with a fix-up pass: small enough for the stack and L1.
+const FIXUP_CHUNK: usize = 64;
 
 /// # Safety
 /// See [`KernelFn`].
@@ -89,9 +143,43 @@ pub unsafe fn k2<A: Copy, M: Map2<A>, const SA: bool, const SB: bool>(
     // SAFETY: n >= 1, so operands 0 and 1 hold at least one element (KernelFn's contract).
     let (a, b) = unsafe { (Arg::<A, SA>::new(args[0]), Arg::<A, SB>::new(args[1])) };
     let d = dst as *mut M::Out;
-    for i in 0..n {
-        // SAFETY: as in `k1`.
-        unsafe { d.add(i).write(M::apply(a.get(i), b.get(i))) }
+    if !M::FIXUP {
+        for i in 0..n {
+            // SAFETY: as in `k1`.
+            unsafe { d.add(i).write(M::apply(a.get(i), b.get(i))) }
+        }
+        return;
+    }
+    // As in `k1`.
+    let mut kept_a = [a.first; FIXUP_CHUNK];
+    let mut kept_b = [b.first; FIXUP_CHUNK];
+    let mut start = 0;
+    while start < n {
+        let m = FIXUP_CHUNK.min(n - start);
+        for j in 0..m {
+            // SAFETY: start + j < n.
+            unsafe {
+                kept_a[j] = a.get(start + j);
+                kept_b[j] = b.get(start + j);
+            }
+        }
+        let mut any = false;
+        for j in 0..m {
+            let (x, y) = (kept_a[j], kept_b[j]);
+            any |= M::needs_exact(x, y);
+            // SAFETY: start + j < n; dst holds n outputs.
+            unsafe { d.add(start + j).write(M::apply(x, y)) }
+        }
+        if any {
+            for j in 0..m {
+                let (x, y) = (kept_a[j], kept_b[j]);
+                if M::needs_exact(x, y) {
+                    // SAFETY: as above.
+                    unsafe { d.add(start + j).write(M::exact(x, y)) }
+                }
+            }
+        }
+        start += m;
     }
 }
 
