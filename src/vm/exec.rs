@@ -398,6 +398,24 @@ impl Job<'_> {
 
     /// Whether input `i` needs a gather buffer: strided along the inner axis and not read as a
     /// scalar by every instruction that reads it.
+    /// Per-element cost (in [`instr_cost`] units) of reaching strided operands: an operand
+    /// whose consecutive elements lie a cache line or more apart costs a line per element
+    /// (measured: `2*a+48` on `--shape 400x600 --step 20`, 10 ns/element against 0.5
+    /// contiguous), a shorter stride a fraction of one.
+    fn access_cost(&self) -> usize {
+        self.plan
+            .inner_strides
+            .iter()
+            .zip(&self.sizes)
+            .map(|(&stride, &size)| match stride.unsigned_abs() {
+                0 => 0,
+                s if s == size => 0,
+                s if s >= 64 => 16,
+                _ => 2,
+            })
+            .sum()
+    }
+
     fn needs_gather(&self, i: usize, flat: bool) -> bool {
         let op = i + 1;
         let stride = self.plan.inner_strides[op];
@@ -517,20 +535,37 @@ impl Job<'_> {
         }
     }
 
-    /// Runs blocks `units` on the calling thread, with block buffers allocated once for the
-    /// whole range.
+    /// Runs blocks `units` on the calling thread.
     pub(crate) fn run_units(&self, units: std::ops::Range<usize>) {
-        if units.is_empty() {
-            return;
+        let mut once = Some(units);
+        self.run_claimed(&mut || once.take());
+    }
+
+    /// Runs the ranges of blocks `claim` hands out until it returns `None`, on the calling
+    /// thread, with block buffers allocated once for all of them.
+    pub(crate) fn run_claimed(&self, claim: &mut dyn FnMut() -> Option<std::ops::Range<usize>>) {
+        // A worker that wakes after the others finished allocates nothing.
+        let Some(first) = claim() else { return };
+        let flat = self.flat();
+        let scratch = self.scratch(flat);
+        let mut next = Some(first);
+        while let Some(units) = next.take().or_else(&mut *claim) {
+            if units.is_empty() {
+                continue;
+            }
+            if flat {
+                self.run_flat(units, &scratch);
+            } else {
+                self.run_rows(units, &scratch);
+            }
         }
-        if self.flat() {
-            self.run_flat(units);
-            return;
-        }
+    }
+
+    /// Blocks along the plan's rows (each block inside one row).
+    fn run_rows(&self, units: std::ops::Range<usize>, scratch: &Scratch) {
         let plan = self.plan;
         let b = self.block;
         let nops = self.bases.len();
-        let scratch = self.scratch(false);
         let out_size = self.sizes[0];
         let out_contiguous = plan.inner_strides[0] == out_size as isize;
         let result_ptr = scratch.reg_ptrs[self.program.result as usize];
@@ -578,7 +613,7 @@ impl Job<'_> {
                 result_ptr
             };
             // SAFETY: see above; n <= b.
-            unsafe { self.run_body(n, &inputs, &firsts, dst, &scratch) };
+            unsafe { self.run_body(n, &inputs, &firsts, dst, scratch) };
             if !out_contiguous {
                 // SAFETY: the result register holds n elements of the output dtype; the output
                 // block is inside the output and disjoint from the register.
@@ -589,11 +624,10 @@ impl Job<'_> {
 
     /// Blocks over the flattened iteration space (for short inner axes): each block gathers its
     /// elements row segment by row segment, and scatters the result the same way.
-    fn run_flat(&self, units: std::ops::Range<usize>) {
+    fn run_flat(&self, units: std::ops::Range<usize>, scratch: &Scratch) {
         let plan = self.plan;
         let b = self.block;
         let nops = self.bases.len();
-        let scratch = self.scratch(true);
         let total = plan.len();
         let inner = plan.inner;
         let out_size = self.sizes[0];
@@ -645,7 +679,7 @@ impl Job<'_> {
             }
             // SAFETY: every input is a gather buffer of n elements; the result register holds
             // b >= n elements and is disjoint from them.
-            unsafe { self.run_body(n, &inputs, &inputs, result_ptr, &scratch) };
+            unsafe { self.run_body(n, &inputs, &inputs, result_ptr, scratch) };
             let mut k = 0;
             for &(p, m) in &out_segs {
                 // SAFETY: each segment is inside the output (see above); the register holds the
@@ -665,30 +699,42 @@ impl Job<'_> {
     }
 }
 
-/// Relative cost per element of an instruction, for deciding whether threads pay off.
+/// Relative cost per element of an instruction, in units of one cheap arithmetic pass over a
+/// block in L1 (about 0.25 ns per element here). Measured with `ndexpr bench EXPR --size 65536
+/// --threads 1` (std libm at the time): `2*a+48` 0.5 ns/element for two instructions, `sin(a)`
+/// 9 ns, so a transcendental function is ~36 cheap ones; divisions and `sqrt` ~4.
 pub fn instr_cost(op: Op) -> usize {
     use Op::*;
     match op {
         Exp | Exp2 | Expm1 | Log | Log2 | Log10 | Log1p | Sin | Cos | Tan | Arcsin | Arccos
         | Arctan | Sinh | Cosh | Tanh | Arcsinh | Arccosh | Arctanh | Arctan2 | Hypot | Power
-        | Cbrt | Fmod | Nextafter => 20,
+        | Cbrt | Fmod | Nextafter => 32,
         TrueDivide | FloorDivide | Remainder | Sqrt => 4,
         _ => 1,
     }
 }
 
-/// Work (elements × cost) below which an evaluation stays on the calling thread: 64K elements
-/// of a 2-instruction arithmetic program. Measured (`tests/vm_block_size.rs`,
-/// `threading_threshold`, `2*a+48` into a new array, best of 200, machine shared, load ~2.5):
-/// n=4096: 1 thread 2.4 µs, 2 threads 9.3 µs; 16K: 6.1 / 18.4; 32K: 10.9 / 18.6;
-/// 64K: 21.8 / 35.6; 128K: 68.9 / 56.6; 256K: 82 / 97; 1M: 392 / 383 (memory-bound: the
-/// fresh output's page faults dominate). Waking the workers costs ~7-12 µs, so below ~64K
-/// elements of cheap arithmetic one thread wins; the crossover is near 128K elements × 2
-/// instructions, hence 2^17. Re-measure on a quiet machine.
-pub const PARALLEL_WORK: usize = 1 << 17;
+/// Work (elements × [`instr_cost`]) below which an evaluation stays on the calling thread.
+///
+/// A sleeping rayon worker takes 20-100 µs to wake on these (virtual) machines: measured with
+/// an empty `in_place_scope` spawn, median 23 µs right after the previous call, 62 µs after
+/// 1 ms idle, 106 µs after 10 ms. The calling thread starts on the blocks at once and the
+/// workers claim what is left when they wake, so a parallel run costs at most the wake-up
+/// latency more than a serial one, and gains only when the serial time is well above it.
+/// `2*a+48` (`ndexpr bench --threads 1` vs `--threads 2`, out=, idle machine): 64K elements
+/// 34 vs 101 µs, 256K 106 vs 243 µs, 512K 849 vs 467 µs (out of L2 from there on). 2^19 units
+/// is ~130 µs of serial work: `2*a+48` goes parallel from 256K elements, `sin(a)` from 16K.
+pub const PARALLEL_WORK: usize = 1 << 19;
 
-/// Runs every block of `job`, on `threads` threads (contiguous ranges of blocks, one per thread)
-/// when the work is large enough, else on the calling thread.
+/// Blocks each claim takes: enough claims per thread that a late-waking worker still finds
+/// work (and a fast thread can take over a slow one's share), few enough that the shared
+/// counter is not contended.
+const CLAIMS_PER_THREAD: usize = 8;
+
+/// Runs every block of `job`, on up to `threads` threads when the work is large enough, else on
+/// the calling thread. The calling thread works from the start; the pool's workers claim
+/// ranges of blocks from a shared counter as they wake. Every block is computed the same way
+/// whichever thread takes it, so results do not depend on the thread count.
 pub(crate) fn run_job(job: &Job<'_>, threads: usize, min_work: usize) {
     let units = job.units();
     if units == 0 {
@@ -700,7 +746,8 @@ pub(crate) fn run_job(job: &Job<'_>, threads: usize, min_work: usize) {
         .iter()
         .map(|i| instr_cost(i.op))
         .sum::<usize>()
-        .max(1);
+        .max(1)
+        + job.access_cost();
     let work = job.plan.len().saturating_mul(per_elem);
     let threads = threads.min(units);
     if threads <= 1 || work < min_work {
@@ -711,11 +758,16 @@ pub(crate) fn run_job(job: &Job<'_>, threads: usize, min_work: usize) {
         job.run_units(0..units);
         return;
     };
-    pool.scope(|s| {
-        for t in 1..threads {
-            let range = units * t / threads..units * (t + 1) / threads;
-            s.spawn(move |_| job.run_units(range));
+    let step = units.div_ceil(threads * CLAIMS_PER_THREAD).max(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let claim = || {
+        let start = next.fetch_add(step, std::sync::atomic::Ordering::Relaxed);
+        (start < units).then(|| start..(start + step).min(units))
+    };
+    pool.in_place_scope(|s| {
+        for _ in 1..threads {
+            s.spawn(|_| job.run_claimed(&mut || claim()));
         }
-        job.run_units(0..units / threads);
+        job.run_claimed(&mut || claim());
     });
 }

@@ -162,55 +162,34 @@ impl RefArray {
 /// THE adapter to ndexpr's evaluation API: evaluates `src` over the views with `threads` worker
 /// threads and returns the result as a [`RefArray`], or the error's text.
 ///
-/// Not yet wired: the VM is being built in parallel. The intended body, for the planned API
-/// (`ndexpr::vm::set_num_threads`, `ndexpr::Vars`, `ndexpr::evaluate`, `ndexpr::Array`), is:
-///
-/// ```ignore
-/// // The thread count is process-wide and the property tests run in parallel: hold a lock so
-/// // that each evaluation really runs with the count it reports.
-/// static THREADS: std::sync::Mutex<()> = std::sync::Mutex::new(());
-/// let _guard = THREADS.lock().unwrap_or_else(|e| e.into_inner());
-/// ndexpr::vm::set_num_threads(threads);
-/// let mut env = ndexpr::Vars::new();
-/// for (name, view) in vars {
-///     env = crate::with_view!(view, v => env.with(name, v.clone()));
-/// }
-/// let out = ndexpr::evaluate(src, &env).map_err(|e| e.to_string())?;
-/// Ok(match out {
-///     ndexpr::Array::Bool(a) => RefArray::Bool(a),
-///     ndexpr::Array::I8(a) => RefArray::I8(a),
-///     ndexpr::Array::I16(a) => RefArray::I16(a),
-///     ndexpr::Array::I32(a) => RefArray::I32(a),
-///     ndexpr::Array::I64(a) => RefArray::I64(a),
-///     ndexpr::Array::U8(a) => RefArray::U8(a),
-///     ndexpr::Array::U16(a) => RefArray::U16(a),
-///     ndexpr::Array::U32(a) => RefArray::U32(a),
-///     ndexpr::Array::U64(a) => RefArray::U64(a),
-///     ndexpr::Array::F16(a) => RefArray::F16(a),
-///     ndexpr::Array::F32(a) => RefArray::F32(a),
-///     ndexpr::Array::F64(a) => RefArray::F64(a),
-///     ndexpr::Array::C64(a) => RefArray::C64(a),
-///     ndexpr::Array::C128(a) => RefArray::C128(a),
-/// })
-/// ```
-///
-/// (If `Vars::with` takes `&ArrayView` rather than a view by value, pass `v` instead of
-/// `v.clone()`; if the thread count is per call, pass `threads` there instead of the global.)
-/// Once filled in, remove the `#[ignore]` attributes in `tests/differential.rs`.
+/// One thread goes through the public `ndexpr::evaluate` (compile cache, default options).
+/// More threads go through `eval_program` with the parallel threshold at 0: the test arrays
+/// are far below the threshold real calls use, and the point is to run the threaded path.
 ///
 /// Only variables the expression mentions are passed; views may have any strides (negative,
 /// zero) and 0-d views stand for scalars.
 pub fn run_ndexpr(src: &str, vars: &[(&str, RefView)], threads: usize) -> Result<RefArray, String> {
-    // The thread count is process-wide and tests run in parallel: hold a lock so that each
-    // evaluation really runs with the count it asks for.
-    static THREADS: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = THREADS.lock().unwrap_or_else(|e| e.into_inner());
-    ndexpr::vm::set_num_threads(threads);
     let mut env = ndexpr::Vars::new();
     for (name, view) in vars {
         env = crate::with_view!(view, v => env.with(name, v.clone()));
     }
-    let out = ndexpr::evaluate(src, &env).map_err(|e| e.to_string())?;
+    let out = if threads == 1 {
+        // The thread count is process-wide and tests run in parallel: hold a lock so that the
+        // evaluation really runs on one thread.
+        static THREADS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _guard = THREADS.lock().unwrap_or_else(|e| e.into_inner());
+        ndexpr::vm::set_num_threads(1);
+        ndexpr::evaluate(src, &env)
+    } else {
+        let opts = ndexpr::vm::RunOptions {
+            threads: Some(threads),
+            parallel_work: 0,
+            ..Default::default()
+        };
+        ndexpr::Expr::compile(src, &env.signature())
+            .and_then(|e| ndexpr::vm::eval_program(e.program(), &env, &opts))
+    }
+    .map_err(|e| e.to_string())?;
     Ok(match out {
         ndexpr::Array::Bool(a) => RefArray::Bool(a),
         ndexpr::Array::I8(a) => RefArray::I8(a),
