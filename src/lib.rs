@@ -20,3 +20,8 @@ pub use types::{DType, Scalar};
 pub use vm::{
     evaluate, num_threads, set_num_threads, Array, ArrayMut, ArrayRef, IntoVar, Var, Vars,
 };
+
+/// The README's Rust examples, compiled and run as doc-tests so they cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -1,7 +1,7 @@
 //! The virtual machine: runs a compiled [`Program`] over ndarray operands, block by block,
 //! optionally on several threads; and the public evaluation API built on it.
 //!
-//! ```no_run
+//! ```
 //! use ndarray::array;
 //! use ndexpr::{evaluate, Vars};
 //!
@@ -910,7 +910,7 @@ pub fn cache_len() -> usize {
 /// Evaluates the expression `src` over `vars` (compiled once per source and variable signature,
 /// then cached).
 ///
-/// ```no_run
+/// ```
 /// use ndarray::array;
 /// use ndexpr::{evaluate, Vars};
 ///
@@ -928,7 +928,7 @@ impl Expr {
     /// Evaluates the compiled expression over `vars` into a new array (C order, or Fortran
     /// order when every array input is Fortran-ordered).
     ///
-    /// ```no_run
+    /// ```
     /// use ndarray::Array2;
     /// use ndexpr::{Expr, Vars};
     ///
@@ -947,7 +947,7 @@ impl Expr {
     /// any strides). An output sharing memory with an input (other than being exactly that
     /// input) is handled through a temporary. On error `out` is untouched.
     ///
-    /// ```no_run
+    /// ```
     /// use ndarray::{s, Array1, Array2};
     /// use ndexpr::{Expr, Vars};
     ///
@@ -968,7 +968,7 @@ impl Expr {
     /// `&mut x` as the output at once; this is the safe spelling of that). The result's dtype
     /// must be `x`'s.
     ///
-    /// ```no_run
+    /// ```
     /// use ndarray::Array1;
     /// use ndexpr::{Expr, Signature, DType, Vars};
     ///
