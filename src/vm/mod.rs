@@ -809,7 +809,10 @@ pub fn eval_program_in_place(
 }
 
 /// Whether `out` shares memory with an input without being exactly that input (same first
-/// element, element size and strides after broadcasting). Conservative: compares byte ranges.
+/// element, element size and strides after broadcasting). Conservative, like NumPy's ufunc
+/// overlap check (memory bounds, `solve_may_share_memory` with `max_work = 1`): disjoint
+/// elements inside overlapping ranges (`a[::2]` into `a[1::2]`) also go through a temporary,
+/// which costs time but never correctness.
 fn partially_overlaps(out: &RawArray, bound: &Bound) -> bool {
     let Some((olo, ohi)) = byte_range(out.ptr as usize, &out.shape, &out.byte_strides(), out.size)
     else {
