@@ -17,10 +17,11 @@
 mod common;
 
 use common::reference::{function, reference_eval_ast, Py};
-use common::{compare, run_ndexpr, ulp_diff, Exactness, RefArray, RefView, SKIP};
+use common::{compare, run_ndexpr_at, ulp_diff, Exactness, RefArray, RefView, SKIP};
 use half::f16;
 use ndarray::{ArrayD, ArrayViewD, IxDyn, Slice};
 use ndexpr::bytecode::Op;
+use ndexpr::kernels::Isa;
 use ndexpr::syntax::ast::{BinaryOp, Expr, ExprKind, UnaryOp};
 use ndexpr::types::{DType, Loop, Ty};
 use ndexpr::Span;
@@ -1235,8 +1236,19 @@ fn check_case(case: &Case) -> Result<(), TestCaseError> {
         prop_assume!(!e.starts_with(SKIP), "{}", e);
     }
     let what = describe(case, &src);
-    for threads in [1, 2, 4] {
-        let got = run_ndexpr(&src, &views, threads);
+    // 1, 2 and 4 threads with the active kernels, then 2 threads with each level's kernels.
+    let runs = [1, 2, 4].map(|t| (t, None)).into_iter().chain(
+        Isa::ALL
+            .into_iter()
+            .filter(|l| l.supported())
+            .map(|l| (2, Some(l))),
+    );
+    for (threads, level) in runs {
+        let got = run_ndexpr_at(&src, &views, threads, level);
+        let threads = format!(
+            "{threads} (kernels: {})",
+            level.map_or("active", |l| l.name())
+        );
         match (&got, &want) {
             (Err(_), Err(_)) => {}
             (Ok(g), Ok((w, exactness))) => {

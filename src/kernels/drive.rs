@@ -5,6 +5,7 @@
 //! Each loop is "read element, compute, write element", which LLVM auto-vectorises; a scalar
 //! operand is read once before the loop (so the mask costs nothing per element).
 
+use super::isa::Level;
 use super::KernelFn;
 
 /// A one-operand elementwise operation on elements of type `A`.
@@ -81,6 +82,7 @@ impl<T: Copy, const S: bool> Arg<T, S> {
 
 /// # Safety
 /// See [`KernelFn`].
+#[inline(always)]
 pub unsafe fn k1<A: Copy, M: Map1<A>, const SA: bool>(
     n: usize,
     dst: *mut u8,
@@ -132,6 +134,7 @@ const FIXUP_CHUNK: usize = 64;
 
 /// # Safety
 /// See [`KernelFn`].
+#[inline(always)]
 pub unsafe fn k2<A: Copy, M: Map2<A>, const SA: bool, const SB: bool>(
     n: usize,
     dst: *mut u8,
@@ -185,6 +188,7 @@ pub unsafe fn k2<A: Copy, M: Map2<A>, const SA: bool, const SB: bool>(
 
 /// # Safety
 /// See [`KernelFn`].
+#[inline(always)]
 pub unsafe fn k3<
     A: Copy,
     B: Copy,
@@ -216,40 +220,40 @@ pub unsafe fn k3<
     }
 }
 
-/// The unary kernel for the scalar mask's bit 0.
-pub fn form1<A: Copy, M: Map1<A>>(mask: u8) -> KernelFn {
+/// The unary kernel of level `L` for the scalar mask's bit 0.
+pub fn form1<L: Level, A: Copy, M: Map1<A>>(mask: u8) -> KernelFn {
     if mask & 1 != 0 {
-        k1::<A, M, true>
+        L::k1::<A, M, true>()
     } else {
-        k1::<A, M, false>
+        L::k1::<A, M, false>()
     }
 }
 
-/// The binary kernel for the scalar mask's bits 0 and 1.
-pub fn form2<A: Copy, M: Map2<A>>(mask: u8) -> KernelFn {
+/// The binary kernel of level `L` for the scalar mask's bits 0 and 1.
+pub fn form2<L: Level, A: Copy, M: Map2<A>>(mask: u8) -> KernelFn {
     match mask & 3 {
-        0 => k2::<A, M, false, false>,
-        1 => k2::<A, M, true, false>,
-        2 => k2::<A, M, false, true>,
-        _ => k2::<A, M, true, true>,
+        0 => L::k2::<A, M, false, false>(),
+        1 => L::k2::<A, M, true, false>(),
+        2 => L::k2::<A, M, false, true>(),
+        _ => L::k2::<A, M, true, true>(),
     }
 }
 
-/// The ternary kernel for the scalar mask's bits 0 to 2.
-pub fn form3<A: Copy, B: Copy, C: Copy, M: Map3<A, B, C>>(mask: u8) -> KernelFn {
+/// The ternary kernel of level `L` for the scalar mask's bits 0 to 2.
+pub fn form3<L: Level, A: Copy, B: Copy, C: Copy, M: Map3<A, B, C>>(mask: u8) -> KernelFn {
     match mask & 7 {
-        0 => k3::<A, B, C, M, false, false, false>,
-        1 => k3::<A, B, C, M, true, false, false>,
-        2 => k3::<A, B, C, M, false, true, false>,
-        3 => k3::<A, B, C, M, true, true, false>,
-        4 => k3::<A, B, C, M, false, false, true>,
-        5 => k3::<A, B, C, M, true, false, true>,
-        6 => k3::<A, B, C, M, false, true, true>,
-        _ => k3::<A, B, C, M, true, true, true>,
+        0 => L::k3::<A, B, C, M, false, false, false>(),
+        1 => L::k3::<A, B, C, M, true, false, false>(),
+        2 => L::k3::<A, B, C, M, false, true, false>(),
+        3 => L::k3::<A, B, C, M, true, true, false>(),
+        4 => L::k3::<A, B, C, M, false, false, true>(),
+        5 => L::k3::<A, B, C, M, true, false, true>(),
+        6 => L::k3::<A, B, C, M, false, true, true>(),
+        _ => L::k3::<A, B, C, M, true, true, true>(),
     }
 }
 
 /// [`form3`] for operations whose three operands share one type.
-pub fn form3s<A: Copy, M: Map3<A, A, A>>(mask: u8) -> KernelFn {
-    form3::<A, A, A, M>(mask)
+pub fn form3s<L: Level, A: Copy, M: Map3<A, A, A>>(mask: u8) -> KernelFn {
+    form3::<L, A, A, A, M>(mask)
 }

@@ -25,6 +25,7 @@
 
 mod cast;
 pub mod drive;
+pub mod isa;
 mod num;
 mod ops;
 
@@ -33,6 +34,7 @@ use crate::types::{DType, Element, Scalar};
 use cast::CastTo;
 use drive::{form1, form2, form3, form3s};
 use half::f16;
+pub use isa::Isa;
 use num_complex::{Complex32, Complex64};
 use ops::{all, bits, boolean, cpx, flt, int};
 
@@ -77,7 +79,7 @@ macro_rules! pick {
               bool, i8, i16, i32, i64, u8, u16, u32, u64, f32, f64, Complex32, Complex64)
     };
     (@ one $r:ident $ty:ident $mask:ident $form:ident $M:ty; $($t:ty),*) => {
-        $( if $ty == <$t as Element>::DTYPE { $r = Some($form::<$t, $M>($mask)); } )*
+        $( if $ty == <$t as Element>::DTYPE { $r = Some($form::<L, $t, $M>($mask)); } )*
     };
 }
 
@@ -99,11 +101,39 @@ fn output_dtype(op: Op, ty: DType) -> Option<DType> {
 }
 
 /// The kernel for `op` with operand dtype `ty` and output dtype `out` (see
-/// [`crate::bytecode::Instr`]), or `None` when ndexpr has no such loop.
+/// [`crate::bytecode::Instr`]), or `None` when ndexpr has no such loop; compiled for the
+/// [`isa::active`] instruction-set level.
 pub fn lookup(op: Op, ty: DType, out: DType, scalar_mask: u8) -> Option<KernelFn> {
+    static ACTIVE: std::sync::OnceLock<Lookup> = std::sync::OnceLock::new();
+    let table =
+        ACTIVE.get_or_init(|| lookup_for(isa::active()).unwrap_or(lookup_at::<isa::Baseline>));
+    table(op, ty, out, scalar_mask)
+}
+
+/// A kernel table: [`lookup`] for one instruction-set level.
+pub type Lookup = fn(Op, DType, DType, u8) -> Option<KernelFn>;
+
+/// The kernel table of `level`, or `None` when this CPU (or target) lacks it.
+pub fn lookup_for(level: Isa) -> Option<Lookup> {
+    if !level.supported() {
+        return None;
+    }
+    match level {
+        Isa::Baseline => Some(lookup_at::<isa::Baseline>),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => Some(lookup_at::<isa::Avx2>),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => Some(lookup_at::<isa::Avx512>),
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => None,
+    }
+}
+
+/// [`lookup`] for level `L`.
+fn lookup_at<L: isa::Level>(op: Op, ty: DType, out: DType, scalar_mask: u8) -> Option<KernelFn> {
     let m = scalar_mask;
     if op == Op::Cast {
-        return cast_kernel(ty, out, m);
+        return cast_kernel::<L>(ty, out, m);
     }
     if output_dtype(op, ty) != Some(out) {
         return None;
@@ -213,12 +243,14 @@ pub fn lookup(op: Op, ty: DType, out: DType, scalar_mask: u8) -> Option<KernelFn
 }
 
 /// `where`'s form: a bool condition, then two operands of `T`.
-fn where_form<T: std::marker::Copy, M: drive::Map3<bool, T, T>>(mask: u8) -> KernelFn {
-    form3::<bool, T, T, M>(mask)
+fn where_form<L: isa::Level, T: std::marker::Copy, M: drive::Map3<bool, T, T>>(
+    mask: u8,
+) -> KernelFn {
+    form3::<L, bool, T, T, M>(mask)
 }
 
 /// The `astype` kernel from `ty` to `out`.
-fn cast_kernel(ty: DType, out: DType, m: u8) -> Option<KernelFn> {
+fn cast_kernel<L: isa::Level>(ty: DType, out: DType, m: u8) -> Option<KernelFn> {
     macro_rules! to {
         ($u:ty) => {
             pick!(ty, m, form1; all => CastTo<$u>, half => CastTo<$u>)
@@ -311,17 +343,7 @@ pub fn eval_scalar(op: Op, ty: DType, out: DType, args: &[Scalar]) -> Option<Sca
 }
 
 /// The instruction-set level the kernels run with: `sse2`, `avx2`, `avx512`, `neon` or
-/// `scalar`. For now this is the level the crate was compiled for.
+/// `scalar` (see [`isa`]).
 pub fn isa() -> &'static str {
-    if cfg!(target_feature = "avx512f") {
-        "avx512"
-    } else if cfg!(target_feature = "avx2") {
-        "avx2"
-    } else if cfg!(target_arch = "x86_64") {
-        "sse2"
-    } else if cfg!(target_arch = "aarch64") {
-        "neon"
-    } else {
-        "scalar"
-    }
+    isa::active().name()
 }

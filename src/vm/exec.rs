@@ -7,8 +7,9 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::kernels::KernelFn;
 use crate::types::DType;
 
-/// How kernels are found: [`crate::kernels::lookup`] by default; tests inject their own table.
-pub type Lookup = fn(Op, DType, DType, u8) -> Option<KernelFn>;
+/// How kernels are found: [`crate::kernels::lookup`] by default; one level's table
+/// ([`crate::kernels::lookup_for`]) or a test's own table otherwise.
+pub use crate::kernels::Lookup;
 
 /// Elements per block.
 ///

@@ -169,11 +169,22 @@ impl RefArray {
 /// Only variables the expression mentions are passed; views may have any strides (negative,
 /// zero) and 0-d views stand for scalars.
 pub fn run_ndexpr(src: &str, vars: &[(&str, RefView)], threads: usize) -> Result<RefArray, String> {
+    run_ndexpr_at(src, vars, threads, None)
+}
+
+/// [`run_ndexpr`] with the kernels of one instruction-set level (`None`: the active one). A level
+/// always goes through `eval_program`, with threads from any size on.
+pub fn run_ndexpr_at(
+    src: &str,
+    vars: &[(&str, RefView)],
+    threads: usize,
+    level: Option<ndexpr::kernels::Isa>,
+) -> Result<RefArray, String> {
     let mut env = ndexpr::Vars::new();
     for (name, view) in vars {
         env = crate::with_view!(view, v => env.with(name, v.clone()));
     }
-    let out = if threads == 1 {
+    let out = if threads == 1 && level.is_none() {
         // The thread count is process-wide and tests run in parallel: hold a lock so that the
         // evaluation really runs on one thread.
         static THREADS: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -181,7 +192,12 @@ pub fn run_ndexpr(src: &str, vars: &[(&str, RefView)], threads: usize) -> Result
         ndexpr::vm::set_num_threads(1);
         ndexpr::evaluate(src, &env)
     } else {
+        let lookup = match level {
+            Some(l) => ndexpr::kernels::lookup_for(l).ok_or("level not supported")?,
+            None => ndexpr::kernels::lookup,
+        };
         let opts = ndexpr::vm::RunOptions {
+            lookup,
             threads: Some(threads),
             parallel_work: 0,
             ..Default::default()

@@ -1,0 +1,252 @@
+//! Run-time choice of the instruction set the kernels run with.
+//!
+//! The binary is built for baseline x86-64 (SSE2), yet most machines it meets have AVX2+FMA or
+//! AVX-512. `wide` (and any `cfg(target_feature)` code) fixes its SIMD width when it is
+//! compiled, so it cannot use them; instead every kernel is one generic loop (see [`super::drive`])
+//! instantiated once per level inside a `#[target_feature(enable = ...)]` entry point, where LLVM
+//! vectorises it for that level's registers. [`Level`] maps a loop to its entry point;
+//! [`lookup_for`] gives the kernel table of one level, and [`active`] is the level chosen once at
+//! start-up: the best the CPU has, or `NDEXPR_ISA=sse2|avx2|avx512` (for tests and benchmarks;
+//! a level the CPU lacks falls back to the best it has, with a warning on stderr).
+//!
+//! The levels compute identical results: Rust never contracts `a*b + c` into a fused
+//! multiply-add, and the explicit `mul_add`s the kernels use are correctly rounded at every
+//! level (a libm call without FMA hardware, one instruction with it).
+
+use super::drive::{Map1, Map2, Map3};
+use super::KernelFn;
+use std::sync::OnceLock;
+
+/// An instruction-set level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Isa {
+    /// Whatever the compile target guarantees (SSE2 on x86-64, NEON on aarch64).
+    Baseline,
+    /// x86-64-v3: AVX2, FMA, BMI1/2, F16C.
+    Avx2,
+    /// x86-64-v4: AVX-512 F/BW/CD/DQ/VL on top of AVX2.
+    Avx512,
+}
+
+impl Isa {
+    /// Every level, lowest first.
+    pub const ALL: [Isa; 3] = [Isa::Baseline, Isa::Avx2, Isa::Avx512];
+
+    /// The name `NDEXPR_ISA` and the CLI use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Baseline if cfg!(target_arch = "x86_64") => "sse2",
+            Isa::Baseline if cfg!(target_arch = "aarch64") => "neon",
+            Isa::Baseline => "scalar",
+            Isa::Avx2 => "avx2",
+            Isa::Avx512 => "avx512",
+        }
+    }
+
+    /// The level called `name` (`sse2`, `neon` and `scalar` all mean the baseline).
+    pub fn from_name(name: &str) -> Option<Isa> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "sse2" | "neon" | "scalar" | "baseline" => Some(Isa::Baseline),
+            "avx2" => Some(Isa::Avx2),
+            "avx512" => Some(Isa::Avx512),
+            _ => None,
+        }
+    }
+
+    /// Whether this CPU can run the level.
+    pub fn supported(self) -> bool {
+        match self {
+            Isa::Baseline => true,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => {
+                is_x86_feature_detected!("avx2")
+                    && is_x86_feature_detected!("fma")
+                    && is_x86_feature_detected!("bmi1")
+                    && is_x86_feature_detected!("bmi2")
+                    && is_x86_feature_detected!("f16c")
+            }
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => {
+                Isa::Avx2.supported()
+                    && is_x86_feature_detected!("avx512f")
+                    && is_x86_feature_detected!("avx512bw")
+                    && is_x86_feature_detected!("avx512cd")
+                    && is_x86_feature_detected!("avx512dq")
+                    && is_x86_feature_detected!("avx512vl")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    /// The best level this CPU supports.
+    pub fn detect() -> Isa {
+        Isa::ALL
+            .into_iter()
+            .rev()
+            .find(|l| l.supported())
+            .unwrap_or(Isa::Baseline)
+    }
+}
+
+/// The level kernels run with: chosen on first use, from `NDEXPR_ISA` or [`Isa::detect`].
+pub fn active() -> Isa {
+    static ACTIVE: OnceLock<Isa> = OnceLock::new();
+    *ACTIVE.get_or_init(|| {
+        let best = Isa::detect();
+        let Ok(wanted) = std::env::var("NDEXPR_ISA") else {
+            return best;
+        };
+        match Isa::from_name(&wanted) {
+            Some(level) if level.supported() => level,
+            Some(level) => {
+                eprintln!(
+                    "ndexpr: NDEXPR_ISA={wanted}: this CPU lacks {}; using {}",
+                    level.name(),
+                    best.name()
+                );
+                best
+            }
+            None => {
+                eprintln!(
+                    "ndexpr: NDEXPR_ISA={wanted} is not one of sse2, avx2, avx512; using {}",
+                    best.name()
+                );
+                best
+            }
+        }
+    })
+}
+
+/// The kernel loops of one level: each method returns the loop instantiated for `A`, the
+/// operation and the scalar mask, compiled for the level.
+pub trait Level {
+    fn k1<A: Copy, M: Map1<A>, const SA: bool>() -> KernelFn;
+    fn k2<A: Copy, M: Map2<A>, const SA: bool, const SB: bool>() -> KernelFn;
+    #[allow(clippy::type_complexity)]
+    fn k3<
+        A: Copy,
+        B: Copy,
+        C: Copy,
+        M: Map3<A, B, C>,
+        const SA: bool,
+        const SB: bool,
+        const SC: bool,
+    >() -> KernelFn;
+}
+
+/// The compile target's own level: the loops as they are.
+pub struct Baseline;
+
+impl Level for Baseline {
+    fn k1<A: Copy, M: Map1<A>, const SA: bool>() -> KernelFn {
+        super::drive::k1::<A, M, SA>
+    }
+    fn k2<A: Copy, M: Map2<A>, const SA: bool, const SB: bool>() -> KernelFn {
+        super::drive::k2::<A, M, SA, SB>
+    }
+    fn k3<
+        A: Copy,
+        B: Copy,
+        C: Copy,
+        M: Map3<A, B, C>,
+        const SA: bool,
+        const SB: bool,
+        const SC: bool,
+    >() -> KernelFn {
+        super::drive::k3::<A, B, C, M, SA, SB, SC>
+    }
+}
+
+/// Declares a level whose entry points enable `features` around the generic loops (which are
+/// `#[inline(always)]`, so LLVM compiles a copy of each for the level).
+macro_rules! x86_level {
+    ($(#[$doc:meta])* $level:ident, $module:ident, $features:literal) => {
+        #[cfg(target_arch = "x86_64")]
+        mod $module {
+            use super::super::drive::{self, Map1, Map2, Map3};
+
+            /// # Safety
+            /// As [`super::KernelFn`]; the CPU must support the level (checked by `lookup_for`).
+            #[target_feature(enable = $features)]
+            pub unsafe fn k1<A: Copy, M: Map1<A>, const SA: bool>(
+                n: usize,
+                dst: *mut u8,
+                args: &[*const u8; 3],
+            ) {
+                // SAFETY: forwarded contract.
+                unsafe { drive::k1::<A, M, SA>(n, dst, args) }
+            }
+
+            /// # Safety
+            /// As `k1`.
+            #[target_feature(enable = $features)]
+            pub unsafe fn k2<A: Copy, M: Map2<A>, const SA: bool, const SB: bool>(
+                n: usize,
+                dst: *mut u8,
+                args: &[*const u8; 3],
+            ) {
+                // SAFETY: forwarded contract.
+                unsafe { drive::k2::<A, M, SA, SB>(n, dst, args) }
+            }
+
+            /// # Safety
+            /// As `k1`.
+            #[target_feature(enable = $features)]
+            pub unsafe fn k3<
+                A: Copy,
+                B: Copy,
+                C: Copy,
+                M: Map3<A, B, C>,
+                const SA: bool,
+                const SB: bool,
+                const SC: bool,
+            >(
+                n: usize,
+                dst: *mut u8,
+                args: &[*const u8; 3],
+            ) {
+                // SAFETY: forwarded contract.
+                unsafe { drive::k3::<A, B, C, M, SA, SB, SC>(n, dst, args) }
+            }
+        }
+
+        $(#[$doc])*
+        #[cfg(target_arch = "x86_64")]
+        pub struct $level;
+
+        #[cfg(target_arch = "x86_64")]
+        impl Level for $level {
+            fn k1<A: Copy, M: Map1<A>, const SA: bool>() -> KernelFn {
+                $module::k1::<A, M, SA>
+            }
+            fn k2<A: Copy, M: Map2<A>, const SA: bool, const SB: bool>() -> KernelFn {
+                $module::k2::<A, M, SA, SB>
+            }
+            fn k3<
+                A: Copy,
+                B: Copy,
+                C: Copy,
+                M: Map3<A, B, C>,
+                const SA: bool,
+                const SB: bool,
+                const SC: bool,
+            >() -> KernelFn {
+                $module::k3::<A, B, C, M, SA, SB, SC>
+            }
+        }
+    };
+}
+
+x86_level!(
+    /// x86-64-v3.
+    Avx2,
+    avx2,
+    "avx,avx2,fma,bmi1,bmi2,f16c,lzcnt,popcnt,sse3,ssse3,sse4.1,sse4.2"
+);
+x86_level!(
+    /// x86-64-v4.
+    Avx512,
+    avx512,
+    "avx,avx2,fma,bmi1,bmi2,f16c,lzcnt,popcnt,sse3,ssse3,sse4.1,sse4.2,avx512f,avx512bw,avx512cd,avx512dq,avx512vl"
+);
