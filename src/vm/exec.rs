@@ -37,7 +37,13 @@ pub struct Slot(pub [u8; 16]);
 struct Chunk([u8; 64]);
 
 fn aligned_buffer(bytes: usize) -> Vec<Chunk> {
-    vec![Chunk([0; 64]); bytes.div_ceil(64).max(1)]
+    let n = bytes.div_ceil(64).max(1);
+    let mut v = Vec::with_capacity(n);
+    // Only full-size buffers (the naive evaluation's temporaries) are this large: give them
+    // huge pages as NumPy gives its temporaries.
+    super::memory::advise_huge_pages(v.as_mut_ptr() as *mut u8, n * 64);
+    v.resize(n, Chunk([0; 64]));
+    v
 }
 
 fn internal(msg: impl Into<String>) -> Error {

@@ -11,6 +11,7 @@
 //! ```
 
 pub mod exec;
+pub(crate) mod memory;
 pub mod plan;
 pub mod threads;
 
@@ -671,6 +672,7 @@ fn execute(program: &Program, bound: &mut Bound, out: &RawArray, opts: &RunOptio
 fn run_new<T: VmElement>(program: &Program, bound: &mut Bound, opts: &RunOptions) -> Result<Array> {
     let n: usize = bound.shape.iter().product();
     let mut data: Vec<T> = Vec::with_capacity(n);
+    memory::advise_huge_pages(data.as_mut_ptr() as *mut u8, n * T::DTYPE.size());
     let shape = IxDyn(&bound.shape);
     let strides: Vec<isize> = if bound.fortran {
         let mut acc = 1isize;
