@@ -718,3 +718,63 @@ fn transposed_alias_is_not_in_place() {
     Zip::from(&mut e).and(&i).for_each(|e, &i| *e += i as f64);
     assert_eq!(x, e);
 }
+
+#[test]
+fn streaming_stores_every_size_alignment_alias_and_thread_count() {
+    // Non-temporal output stores are normally used from 16 MiB on; force them for every size
+    // around the block and the 16-byte store width, outputs starting off a 16-byte boundary
+    // (the unaligned head), in place, and with threads.
+    let p = prog_2a48();
+    for threads in [1, 2] {
+        let o = ndexpr::vm::RunOptions {
+            stream_min: 0,
+            ..opts_threads(threads, 0)
+        };
+        for n in [0, 1, 2, 3, BLOCK - 1, BLOCK, BLOCK + 1, 3 * BLOCK + 7] {
+            let a = Array1::from(data(n, 5));
+            let want = a.mapv(|x| 2.0 * x + 48.0);
+            let r = f64_result(eval_program(&p, &Vars::new().with("a", &a), &o).unwrap());
+            assert_eq!(
+                r,
+                want.clone().into_dyn(),
+                "new, n = {n}, {threads} threads"
+            );
+            for skip in [1, 2, 3] {
+                // The output view starts `skip` elements into its buffer: 8, 16, 24 bytes.
+                let mut buf = Array1::from_elem(n + skip + 1, -7.0);
+                let out = buf.slice_mut(s![skip..skip + n]);
+                eval_program_into(&p, &Vars::new().with("a", &a), out.into(), &o).unwrap();
+                assert_eq!(buf.slice(s![skip..skip + n]), want, "into +{skip}, n = {n}");
+                assert!(
+                    buf.slice(s![..skip]).iter().all(|&x| x == -7.0),
+                    "head clobbered"
+                );
+                assert_eq!(buf[n + skip], -7.0, "tail clobbered, n = {n}");
+            }
+            let mut x = a.clone();
+            eval_program_in_place(&p, "a", &Vars::new(), (&mut x).into(), &o).unwrap();
+            assert_eq!(x, want, "in place, n = {n}");
+        }
+        // One-byte elements: heads of every length 0..15.
+        let o = ndexpr::vm::RunOptions {
+            stream_min: 0,
+            threads: Some(threads),
+            parallel_work: 0,
+            ..Default::default()
+        };
+        let sig = ndexpr::Signature::new().array("a", DType::U8);
+        let e = ndexpr::Expr::compile("a + 200", &sig).unwrap();
+        for n in [5, 17, BLOCK + 1, 3 * BLOCK + 7] {
+            let a = Array1::from_iter((0..n).map(|i| (i * 7) as u8));
+            let want = a.mapv(|x| x.wrapping_add(200));
+            for skip in 0..16 {
+                let mut buf = Array1::from_elem(n + skip + 1, 9u8);
+                let out = buf.slice_mut(s![skip..skip + n]);
+                eval_program_into(e.program(), &Vars::new().with("a", &a), out.into(), &o).unwrap();
+                assert_eq!(buf.slice(s![skip..skip + n]), want, "u8 +{skip}, n = {n}");
+                assert!(buf.slice(s![..skip]).iter().all(|&x| x == 9));
+                assert_eq!(buf[n + skip], 9);
+            }
+        }
+    }
+}

@@ -477,6 +477,9 @@ pub struct RunOptions {
     pub parallel_work: usize,
     /// Elements per block (default [`BLOCK`]).
     pub block: usize,
+    /// Output size in bytes from which contiguous output blocks are written with non-temporal
+    /// stores (default [`exec::STREAM_MIN`]; `NDEXPR_STREAM=0|1` forces it off or on).
+    pub stream_min: usize,
 }
 
 impl Default for RunOptions {
@@ -486,6 +489,7 @@ impl Default for RunOptions {
             threads: None,
             parallel_work: exec::PARALLEL_WORK,
             block: BLOCK,
+            stream_min: exec::STREAM_MIN,
         }
     }
 }
@@ -658,6 +662,7 @@ fn execute(program: &Program, bound: &mut Bound, out: &RawArray, opts: &RunOptio
         bases,
         sizes,
         block,
+        stream: exec::stream_output(shape.iter().product::<usize>() * out.size, opts),
         negative_power: Default::default(),
     };
     let threads = opts.threads.unwrap_or_else(num_threads).max(1);
