@@ -14,7 +14,7 @@ pub mod syntax;
 pub mod types;
 pub mod vm;
 
-pub use compile::{Expr, Signature, VarSpec};
+pub use compile::{Expr, PyValue, Signature, VarSpec};
 pub use error::{Error, ErrorKind, Result, Span};
 pub use types::{DType, Scalar};
 pub use vm::{

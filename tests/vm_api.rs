@@ -1,5 +1,4 @@
-//! The public API end to end, with the real compiler and kernels. Ignored until
-//! `Expr::compile` and `kernels::lookup` land (the integrator un-ignores them).
+//! The public API end to end, with the real compiler and kernels.
 
 use ndarray::{s, Array1, Array2, ShapeBuilder, Zip};
 use ndexpr::{evaluate, DType, ErrorKind, Expr, Vars};
@@ -137,4 +136,110 @@ fn threads_and_shared_expr() {
             });
         }
     });
+}
+
+#[test]
+fn python_values_are_weak_scalars_numpy_scalars_are_strong() {
+    use ndexpr::{PyValue, Scalar};
+    let a = Array1::from(vec![1i8, -2, 100]);
+    // NumPy 2: int8 array + Python 3 is int8 (and wraps); + np.int64(3) is int64.
+    let r = evaluate(
+        "a + k",
+        &Vars::new().with("a", &a).with("k", PyValue::Int(30)),
+    )
+    .unwrap();
+    assert_eq!(r.dtype(), DType::I8);
+    assert_eq!(
+        r.as_view::<i8>()
+            .unwrap()
+            .iter()
+            .copied()
+            .collect::<Vec<_>>(),
+        vec![31, 28, -126]
+    );
+    let r = evaluate(
+        "a + k",
+        &Vars::new().with("a", &a).with("k", Scalar::I64(30)),
+    )
+    .unwrap();
+    assert_eq!(r.dtype(), DType::I64);
+    // A Python int out of the array's range is NumPy's OverflowError.
+    let e = evaluate(
+        "a + k",
+        &Vars::new().with("a", &a).with("k", PyValue::Int(300)),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("Python integer 300 out of bounds for int8"),
+        "{e}"
+    );
+    // float32 * Python float stays float32; the same value twice reuses the compilation.
+    let f = Array1::from(vec![1.5f32, -2.0]);
+    let vars = Vars::new().with("f", &f).with("k", PyValue::Float(2.0));
+    let r = evaluate("f * k", &vars).unwrap();
+    assert_eq!(r.dtype(), DType::F32);
+    assert_eq!(
+        r.as_view::<f32>()
+            .unwrap()
+            .iter()
+            .copied()
+            .collect::<Vec<_>>(),
+        vec![3.0, -4.0]
+    );
+    // Another value compiles again and gives its own answer.
+    let vars = Vars::new().with("f", &f).with("k", PyValue::Float(-1.0));
+    let r = evaluate("f * k", &vars).unwrap();
+    assert_eq!(
+        r.as_view::<f32>()
+            .unwrap()
+            .iter()
+            .copied()
+            .collect::<Vec<_>>(),
+        vec![-1.5, 2.0]
+    );
+    // Python arithmetic on Python values happens first: 2**-1 is 0.5, k // 2 with k = 7 is 3.
+    let vars = Vars::new().with("f", &f).with("k", PyValue::Int(7));
+    let r = evaluate("f + k // 2", &vars).unwrap();
+    assert_eq!(r.dtype(), DType::F32);
+    assert_eq!(
+        r.as_view::<f32>()
+            .unwrap()
+            .iter()
+            .copied()
+            .collect::<Vec<_>>(),
+        vec![4.5, 1.0]
+    );
+}
+
+#[test]
+fn a_compiled_literal_must_be_bound_to_the_same_value() {
+    use ndexpr::PyValue;
+    let a = Array1::from(vec![1.0, 2.0]);
+    let vars = Vars::new().with("a", &a).with("k", PyValue::Int(3));
+    let expr = Expr::compile("a * k", &vars.signature()).unwrap();
+    assert_eq!(
+        expr.eval(&vars)
+            .unwrap()
+            .into_f64()
+            .unwrap()
+            .iter()
+            .copied()
+            .collect::<Vec<_>>(),
+        vec![3.0, 6.0]
+    );
+    let other = Vars::new().with("a", &a).with("k", PyValue::Int(4));
+    let e = expr.eval(&other).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Type);
+    assert!(
+        e.to_string().contains("compiled in as the Python value 3"),
+        "{e}"
+    );
+    // And an expression compiled for an array `k` refuses a Python value for it.
+    let sig = ndexpr::Signature::new()
+        .array("a", DType::F64)
+        .array("k", DType::F64);
+    let expr = Expr::compile("a * k", &sig).unwrap();
+    let e = expr.eval(&vars).unwrap_err();
+    assert!(e.to_string().contains("is a Python value"), "{e}");
 }

@@ -228,6 +228,9 @@ impl<'a> Checker<'a> {
     }
 
     fn name(&mut self, name: &str, span: Span) -> Result<Value> {
+        if let Some(v) = self.signature.get_literal(name) {
+            return Ok(Value::Lit(v));
+        }
         let Some(spec) = self.signature.get(name) else {
             let mut e = Error::at(
                 ErrorKind::UnknownVariable,

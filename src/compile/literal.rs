@@ -340,6 +340,39 @@ pub fn binary(op: BinaryOp, a: PyValue, b: PyValue) -> Result<PyValue, String> {
     Ok(Complex(z))
 }
 
+impl std::fmt::Display for PyValue {
+    /// As Python's `repr`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        fn float(x: f64) -> String {
+            if x.is_nan() {
+                "nan".into()
+            } else if x.is_infinite() {
+                if x > 0.0 { "inf" } else { "-inf" }.into()
+            } else if x == x.trunc() && x.abs() < 1e16 {
+                format!("{x:.1}")
+            } else {
+                format!("{x}")
+            }
+        }
+        match *self {
+            PyValue::Int(v) => write!(f, "{v}"),
+            PyValue::Float(x) => write!(f, "{}", float(x)),
+            PyValue::Complex(z) => write!(
+                f,
+                "({}{}{}j)",
+                float(z.re),
+                if z.im < 0.0 || (z.im == 0.0 && z.im.is_sign_negative()) {
+                    ""
+                } else {
+                    "+"
+                },
+                float(z.im)
+            ),
+            PyValue::Bool(b) => write!(f, "{}", if b { "True" } else { "False" }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

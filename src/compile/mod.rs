@@ -9,6 +9,7 @@ mod lower;
 use crate::bytecode::Program;
 use crate::error::{Error, ErrorKind, Result};
 use crate::types::DType;
+pub use literal::PyValue;
 use std::sync::Arc;
 
 /// How a variable is supplied: its dtype, and whether it is a scalar (never expanded to a block).
@@ -18,10 +19,47 @@ pub struct VarSpec {
     pub scalar: bool,
 }
 
-/// The variables an expression may read, with their dtypes.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+/// The variables an expression may read, with their dtypes; and variables bound to Python
+/// values, which act exactly as if their value were written in the expression (weak scalars:
+/// `a + k` with `k = 3` and `a` int8 is int8, as NumPy 2 gives `a + 3`).
+#[derive(Debug, Clone, Default)]
 pub struct Signature {
     vars: Vec<(String, VarSpec)>,
+    literals: Vec<(String, PyValue)>,
+}
+
+/// A Python value's identity for caching: its variant and exact bits.
+fn literal_key(v: &PyValue) -> (u8, u128, u64) {
+    match *v {
+        PyValue::Int(i) => (0, i as u128, 0),
+        PyValue::Float(x) => (1, x.to_bits() as u128, 0),
+        PyValue::Complex(z) => (2, z.re.to_bits() as u128, z.im.to_bits()),
+        PyValue::Bool(b) => (3, b as u128, 0),
+    }
+}
+
+impl PartialEq for Signature {
+    fn eq(&self, other: &Signature) -> bool {
+        self.vars == other.vars
+            && self.literals.len() == other.literals.len()
+            && self
+                .literals
+                .iter()
+                .zip(&other.literals)
+                .all(|((a, x), (b, y))| a == b && literal_key(x) == literal_key(y))
+    }
+}
+
+impl Eq for Signature {}
+
+impl std::hash::Hash for Signature {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.vars.hash(state);
+        for (name, v) in &self.literals {
+            name.hash(state);
+            literal_key(v).hash(state);
+        }
+    }
 }
 
 impl Signature {
@@ -53,7 +91,18 @@ impl Signature {
         self
     }
 
+    /// Adds (or replaces) a variable bound to a Python value, compiled in as a literal.
+    pub fn literal(mut self, name: &str, value: PyValue) -> Signature {
+        self.vars.retain(|(n, _)| n != name);
+        match self.literals.iter_mut().find(|(n, _)| n == name) {
+            Some(slot) => slot.1 = value,
+            None => self.literals.push((name.to_string(), value)),
+        }
+        self
+    }
+
     pub fn set(&mut self, name: &str, spec: VarSpec) {
+        self.literals.retain(|(n, _)| n != name);
         match self.vars.iter_mut().find(|(n, _)| n == name) {
             Some(slot) => slot.1 = spec,
             None => self.vars.push((name.to_string(), spec)),
@@ -64,8 +113,20 @@ impl Signature {
         self.vars.iter().find(|(n, _)| n == name).map(|(_, s)| *s)
     }
 
+    /// The Python value `name` is bound to, if it is a literal variable.
+    pub fn get_literal(&self, name: &str) -> Option<PyValue> {
+        self.literals
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| *v)
+    }
+
+    /// Every variable's name, literal ones last.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.vars.iter().map(|(n, _)| n.as_str())
+        self.vars
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .chain(self.literals.iter().map(|(n, _)| n.as_str()))
     }
 }
 
@@ -74,6 +135,8 @@ impl Signature {
 pub struct Expr {
     source: Arc<str>,
     program: Arc<Program>,
+    /// Variables compiled in as Python literals: evaluations must bind the same values.
+    literals: Arc<[(String, PyValue)]>,
 }
 
 impl Expr {
@@ -109,6 +172,7 @@ impl Expr {
         Ok(Expr {
             source: src.into(),
             program: Arc::new(program),
+            literals: signature.literals.clone().into(),
         })
     }
 
@@ -118,6 +182,16 @@ impl Expr {
 
     pub fn program(&self) -> &Program {
         &self.program
+    }
+
+    /// The variables compiled in as Python literals, with their values.
+    pub fn literals(&self) -> &[(String, PyValue)] {
+        &self.literals
+    }
+
+    /// Whether `value` is exactly the literal `name` was compiled with.
+    pub fn literal_matches(name_value: &(String, PyValue), value: &PyValue) -> bool {
+        literal_key(&name_value.1) == literal_key(value)
     }
 
     /// The dtype of the result.

@@ -19,7 +19,7 @@ pub use exec::{Lookup, BLOCK};
 pub use threads::{num_threads, set_num_threads};
 
 use crate::bytecode::{Program, ScalarInit};
-use crate::compile::{Expr, Signature};
+use crate::compile::{Expr, PyValue, Signature};
 use crate::error::{Error, ErrorKind, Result};
 use crate::types::{DType, Element, Scalar};
 use exec::{Job, Slot};
@@ -224,18 +224,34 @@ impl<'a, T: VmElement, S: Data<Elem = T>, D: Dimension> IntoVar<'a> for &'a Arra
 pub enum Var<'a> {
     Array(ArrayRef<'a>),
     Scalar(Scalar),
+    /// A Python value (`int`, `float`, `complex`, `bool`): compiled in as if written in the
+    /// expression, so it is a weak scalar under NumPy 2's rules (`PyValue::Int(3)` with an int8
+    /// array gives int8), where a [`Scalar`] keeps its dtype (NumPy scalars are strong).
+    Literal(PyValue),
 }
 
 impl Var<'_> {
+    /// The dtype; for a Python value, the one NumPy gives it alone (int64, float64, complex128,
+    /// bool).
     pub fn dtype(&self) -> DType {
         match self {
             Var::Array(a) => a.dtype(),
             Var::Scalar(s) => s.dtype(),
+            Var::Literal(PyValue::Int(_)) => DType::I64,
+            Var::Literal(PyValue::Float(_)) => DType::F64,
+            Var::Literal(PyValue::Complex(_)) => DType::C128,
+            Var::Literal(PyValue::Bool(_)) => DType::Bool,
         }
     }
 
     pub fn is_scalar(&self) -> bool {
-        matches!(self, Var::Scalar(_))
+        !matches!(self, Var::Array(_))
+    }
+}
+
+impl<'a> IntoVar<'a> for PyValue {
+    fn into_var(self) -> Var<'a> {
+        Var::Literal(self)
     }
 }
 
@@ -328,6 +344,7 @@ impl<'a> Vars<'a> {
             .fold(Signature::new(), |sig, (name, v)| match v {
                 Var::Array(a) => sig.array(name, a.dtype()),
                 Var::Scalar(s) => sig.scalar(name, s.dtype()),
+                Var::Literal(v) => sig.literal(name, *v),
             })
     }
 }
@@ -527,6 +544,36 @@ fn slot_of(s: &Scalar) -> Slot {
     slot
 }
 
+/// A Python value bound to a name the program reads as an operand: it was compiled for another
+/// signature.
+fn literal_for_operand(name: &str) -> Error {
+    Error::new(
+        ErrorKind::Type,
+        format!(
+            "variable `{name}` is a Python value, but the expression was compiled with `{name}` \
+             as an operand; compile it with the value (Vars::signature) instead"
+        ),
+    )
+}
+
+/// Checks that `vars` binds every variable `expr` compiled in as a literal to that same value.
+fn check_literals(expr: &Expr, vars: &Vars<'_>) -> Result<()> {
+    for lit in expr.literals() {
+        let ok = matches!(vars.get(&lit.0), Some(Var::Literal(v)) if Expr::literal_matches(lit, v));
+        if !ok {
+            return Err(Error::new(
+                ErrorKind::Type,
+                format!(
+                    "variable `{}` was compiled in as the Python value {}; bind the same value \
+                     or compile again",
+                    lit.0, lit.1
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn bind(program: &Program, vars: &Vars<'_>, extra_slots: &mut Vec<Slot>) -> Result<Bound> {
     exec::validate(program)?;
     let missing = |name: &str| {
@@ -565,6 +612,7 @@ fn bind(program: &Program, vars: &Vars<'_>, extra_slots: &mut Vec<Slot>) -> Resu
                         slots.push(slot);
                         continue;
                     }
+                    Var::Literal(_) => return Err(literal_for_operand(&spec.name)),
                     Var::Array(a) => {
                         return Err(Error::new(
                             ErrorKind::Type,
@@ -591,6 +639,9 @@ fn bind(program: &Program, vars: &Vars<'_>, extra_slots: &mut Vec<Slot>) -> Resu
     extra_slots.reserve(program.inputs.len());
     for spec in &program.inputs {
         let var = vars.get(&spec.name).ok_or_else(|| missing(&spec.name))?;
+        if let Var::Literal(_) = var {
+            return Err(literal_for_operand(&spec.name));
+        }
         if var.dtype() != spec.dtype {
             return Err(wrong_dtype(&spec.name, var.dtype(), spec.dtype));
         }
@@ -600,6 +651,7 @@ fn bind(program: &Program, vars: &Vars<'_>, extra_slots: &mut Vec<Slot>) -> Resu
                 fortran_any |= a.is_fortran();
                 a.raw()
             }
+            Var::Literal(_) => return Err(literal_for_operand(&spec.name)),
             Var::Scalar(s) => {
                 extra_slots.push(slot_of(s));
                 let slot = extra_slots.last_mut().expect("just pushed");
@@ -949,7 +1001,8 @@ impl Expr {
     /// assert_eq!(r.shape(), &[1000, 1000]);
     /// ```
     pub fn eval(&self, vars: &Vars<'_>) -> Result<Array> {
-        eval_program(self.program(), vars, &RunOptions::default())
+        check_literals(self, vars)
+            .and_then(|()| eval_program(self.program(), vars, &RunOptions::default()))
             .map_err(|e| e.with_source(self.source()))
     }
 
@@ -969,7 +1022,10 @@ impl Expr {
     /// assert_eq!(out[[1, 2]], 2.0 * a[1] + 48.0);
     /// ```
     pub fn eval_into<'o>(&self, vars: &Vars<'_>, out: impl Into<ArrayMut<'o>>) -> Result<()> {
-        eval_program_into(self.program(), vars, out.into(), &RunOptions::default())
+        check_literals(self, vars)
+            .and_then(|()| {
+                eval_program_into(self.program(), vars, out.into(), &RunOptions::default())
+            })
             .map_err(|e| e.with_source(self.source()))
     }
 
@@ -993,7 +1049,10 @@ impl Expr {
         vars: &Vars<'_>,
         x: impl Into<ArrayMut<'o>>,
     ) -> Result<()> {
-        eval_program_in_place(self.program(), name, vars, x.into(), &RunOptions::default())
+        check_literals(self, vars)
+            .and_then(|()| {
+                eval_program_in_place(self.program(), name, vars, x.into(), &RunOptions::default())
+            })
             .map_err(|e| e.with_source(self.source()))
     }
 }
