@@ -91,3 +91,17 @@ fn bench_strided_shape() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("40x60"), "{out}");
 }
+
+#[test]
+fn version_names_the_kernels_isa() {
+    let (code, out, _) = ndexpr(&["--version"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out,
+        format!(
+            "ndexpr {} (kernels: {})\n",
+            env!("CARGO_PKG_VERSION"),
+            ndexpr::kernels::isa()
+        )
+    );
+}

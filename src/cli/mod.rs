@@ -4,13 +4,12 @@
 mod bench;
 mod inspect;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
 #[command(
     name = "ndexpr",
-    version,
     about = "Evaluate NumPy-style array expressions fast, without temporaries"
 )]
 struct Cli {
@@ -38,7 +37,21 @@ enum Command {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // The ISA is decided at run time (kernels may dispatch on the CPU), so the version string is
+    // too.
+    let version: &'static str = Box::leak(
+        format!(
+            "{} (kernels: {})",
+            env!("CARGO_PKG_VERSION"),
+            ndexpr::kernels::isa()
+        )
+        .into_boxed_str(),
+    );
+    let matches = Cli::command().version(version).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     match cli.command {
         Command::Check(args) => inspect::check(&args),
         Command::Disasm(args) => inspect::disasm(&args),
