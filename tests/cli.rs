@@ -159,6 +159,18 @@ fn version_names_the_kernels_isa() {
 }
 
 #[test]
+fn every_help_has_an_example() {
+    for cmd in ["check", "disasm", "eval", "bench"] {
+        let (code, out, _) = ndexpr(&[cmd, "--help"]);
+        assert_eq!(code, 0);
+        assert!(out.contains("Examples:"), "{cmd}: {out}");
+        assert!(out.contains(&format!("\n  ndexpr {cmd} ")), "{cmd}: {out}");
+    }
+    let (_, out, _) = ndexpr(&["--help"]);
+    assert!(out.contains("Examples:"), "{out}");
+}
+
+#[test]
 fn bench_json_has_every_key() {
     let (code, out, err) = ndexpr(&[
         "bench", "a*b+c", "--size", "5000", "--repeat", "2", "--json",
