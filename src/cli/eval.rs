@@ -11,10 +11,9 @@
 //!
 //! A number given as `k=3` must behave exactly as if `3` were written in the expression: a weak
 //! Python scalar under NEP 50 (`int8_array + 3` is int8), folded with other literals by Python's
-//! rules (`k**-1` with `k=2` is `0.5`). No variable kind of the library has those semantics (a
-//! scalar variable is a strong NumPy scalar), so the literal's text is substituted, in
-//! parentheses, for each use of the name, and diagnostics are mapped back onto the expression
-//! the user wrote.
+//! rules (`k**-1` with `k=2` is `0.5`). The library's Python-value variables
+//! ([`Signature::literal`], `Vars::with(name, PyValue)`) are compiled in as literals for exactly
+//! this, so the value is read with the expression language's own lexer and bound as one.
 //!
 //! The output is written under a temporary name in the destination's directory and renamed
 //! into place only after everything succeeded, so a failed run never leaves a partial or stale
@@ -28,7 +27,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use memmap2::MmapMut;
 use ndarray::{ArrayD, ArrayViewMutD, IxDyn, Slice};
 use ndexpr::syntax::ast::{Expr as Ast, ExprKind, UnaryOp};
-use ndexpr::{Error, ErrorKind, Expr, Signature, Span, Vars};
+use ndexpr::{Error, ErrorKind, Expr, PyValue, Signature, Span, Vars};
 use std::fs::{File, OpenOptions};
 use std::io::IsTerminal;
 use std::ops::Range;
@@ -63,8 +62,8 @@ const PROGRESS_FROM: usize = 100_000_000;
 /// What a `NAME=VALUE` gives.
 #[derive(Debug, Clone, PartialEq)]
 enum Value {
-    /// A number literal's text, substituted into the expression.
-    Literal(String),
+    /// A number, bound as a Python value (a weak scalar).
+    Literal(PyValue),
     File(PathBuf),
 }
 
@@ -74,22 +73,23 @@ struct Binding {
     value: Value,
 }
 
-/// Whether `text` is one number literal of the expression language, optionally signed:
-/// `3`, `-4`, `+2.5`, `1e-3`, `2j`, `1_000`, `True`, `False`.
-fn is_literal(text: &str) -> bool {
-    let Ok(ast) = ndexpr::syntax::parse(text) else {
-        return false;
+/// The number `text` spells if it is one number literal of the expression language,
+/// optionally signed: `3`, `-4`, `+2.5`, `1e-3`, `2j`, `1_000`, `True`, `False`.
+fn literal(text: &str) -> Option<PyValue> {
+    let ast = ndexpr::syntax::parse(text).ok()?;
+    let number = |k: &ExprKind| match *k {
+        ExprKind::Int(v) => Some(PyValue::Int(v as i128)),
+        ExprKind::Float(x) => Some(PyValue::Float(x)),
+        ExprKind::Imag(x) => Some(PyValue::Complex(num_complex::Complex64::new(0.0, x))),
+        _ => None,
     };
-    let number =
-        |k: &ExprKind| matches!(k, ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Imag(_));
     match &ast.kind {
-        ExprKind::Bool(_) => true,
-        k if number(k) => true,
+        ExprKind::Bool(b) => Some(PyValue::Bool(*b)),
         ExprKind::Unary {
-            op: UnaryOp::Neg | UnaryOp::Pos,
+            op: op @ (UnaryOp::Neg | UnaryOp::Pos),
             operand,
-        } => number(&operand.kind),
-        _ => false,
+        } => ndexpr::compile::literal::unary(*op, number(&operand.kind)?).ok(),
+        k => number(k),
     }
 }
 
@@ -109,14 +109,14 @@ fn parse_binding(arg: &str) -> Result<Binding, String> {
     if value.is_empty() {
         return Err(format!("`{arg}` gives `{name}` no value"));
     }
-    let value = if is_literal(value) {
+    let value = if let Some(number) = literal(value) {
         if Path::new(value).exists() {
             eprintln!(
                 "warning: `{name}={value}` is read as the number {value}, not the file `{value}`; \
                  write `{name}=./{value}` for the file"
             );
         }
-        Value::Literal(value.trim().to_string())
+        Value::Literal(number)
     } else {
         Value::File(PathBuf::from(value))
     };
@@ -140,71 +140,6 @@ fn uses(ast: &Ast, out: &mut Vec<(String, Span)>) {
             kwargs.iter().for_each(|k| uses(&k.value, out));
         }
         _ => {}
-    }
-}
-
-/// The expression with literals substituted for names, and where each substitution went.
-struct Rewrite {
-    text: String,
-    /// (span in the original, span in `text`), in order.
-    subs: Vec<(Span, Span)>,
-}
-
-impl Rewrite {
-    fn new(src: &str, uses: &[(String, Span)], literal: impl Fn(&str) -> Option<String>) -> Self {
-        let mut sorted: Vec<&(String, Span)> = uses.iter().collect();
-        sorted.sort_by_key(|(_, s)| s.start);
-        let mut text = String::with_capacity(src.len());
-        let mut subs = Vec::new();
-        let mut at = 0;
-        for (name, span) in sorted {
-            if let Some(lit) = literal(name) {
-                text.push_str(&src[at..span.start]);
-                let start = text.len();
-                text.push('(');
-                text.push_str(&lit);
-                text.push(')');
-                subs.push((*span, Span::new(start, text.len())));
-                at = span.end;
-            }
-        }
-        text.push_str(&src[at..]);
-        Rewrite { text, subs }
-    }
-
-    /// A position in `text` mapped back to the original: inside a substituted literal, to the
-    /// start (or for an end position, the end) of the name it replaced.
-    fn map_back(&self, pos: usize, is_end: bool) -> usize {
-        let mut delta = 0isize;
-        for (orig, new) in &self.subs {
-            if pos <= new.start {
-                break;
-            }
-            if pos < new.end {
-                return if is_end { orig.end } else { orig.start };
-            }
-            delta += (new.end - new.start) as isize - (orig.end - orig.start) as isize;
-        }
-        (pos as isize - delta) as usize
-    }
-
-    /// An error about `text` restated about the original expression.
-    fn map_error(&self, e: Error, original: &str) -> Error {
-        if self.subs.is_empty() {
-            return e;
-        }
-        let mut out = match e.span() {
-            Some(s) => Error::at(
-                e.kind(),
-                Span::new(self.map_back(s.start, false), self.map_back(s.end, true)),
-                e.message(),
-            ),
-            None => Error::new(e.kind(), e.message()),
-        };
-        if let Some(help) = e.help() {
-            out = out.with_help(help);
-        }
-        out.with_source(original)
     }
 }
 
@@ -299,6 +234,7 @@ impl Progress {
 fn drive<T: NpyElement>(
     expr: &Expr,
     inputs: &[(String, Source<'_>)],
+    literals: &[(String, PyValue)],
     mut out: ArrayViewMutD<'_, T>,
     progress: &Progress,
 ) -> Result<(), Error> {
@@ -309,6 +245,9 @@ fn drive<T: NpyElement>(
             .map(|(_, src)| src.select(&input_ranges(&src.shape(), &ranges)))
             .collect();
         let mut vars = Vars::new();
+        for (name, v) in literals {
+            vars.insert(name, *v);
+        }
         for ((name, _), part) in inputs.iter().zip(&parts) {
             vars.insert(name, part.view());
         }
@@ -405,6 +344,7 @@ impl Drop for OutFile {
 fn to_file<T: NpyElement>(
     expr: &Expr,
     inputs: &[(String, Source<'_>)],
+    literals: &[(String, PyValue)],
     shape: &[usize],
     dest: &Path,
 ) -> Result<(), String> {
@@ -416,7 +356,7 @@ fn to_file<T: NpyElement>(
         let elems = T::view_mut(file.data()).ok_or("the output mapping is misaligned")?;
         let view = ArrayViewMutD::from_shape(IxDyn(shape), elems)
             .map_err(|e| format!("output view: {e}"))?;
-        drive(expr, inputs, view, &progress).map_err(|e| e.to_string())?;
+        drive(expr, inputs, literals, view, &progress).map_err(|e| e.to_string())?;
     }
     progress.finish();
     file.commit()
@@ -426,6 +366,7 @@ fn to_file<T: NpyElement>(
 fn to_stdout<T: NpyElement>(
     expr: &Expr,
     inputs: &[(String, Source<'_>)],
+    literals: &[(String, PyValue)],
     shape: &[usize],
 ) -> Result<(), String> {
     // Printing needs the whole result in memory (unlike -o); say so instead of aborting.
@@ -442,7 +383,7 @@ fn to_stdout<T: NpyElement>(
     data.resize(len, T::default());
     let mut result = ArrayD::from_shape_vec(IxDyn(shape), data).map_err(|e| e.to_string())?;
     let progress = Progress::new(result.len());
-    drive(expr, inputs, result.view_mut(), &progress).map_err(|e| e.to_string())?;
+    drive(expr, inputs, literals, result.view_mut(), &progress).map_err(|e| e.to_string())?;
     progress.finish();
     let result = T::wrap_owned(result);
     println!("{}", array2string(&result));
@@ -500,10 +441,15 @@ fn run(args: &EvalArgs) -> Result<(), String> {
             );
         }
     }
-    let rewrite = Rewrite::new(src, &used, |name| match &given(name)?.value {
-        Value::Literal(text) => Some(text.clone()),
-        Value::File(_) => None,
-    });
+    // The Python values the expression uses, bound as literals.
+    let mut literals: Vec<(String, PyValue)> = Vec::new();
+    for (name, _) in &used {
+        if let Some(Value::Literal(v)) = given(name).map(|b| &b.value) {
+            if !literals.iter().any(|(n, _)| n == name) {
+                literals.push((name.clone(), *v));
+            }
+        }
+    }
 
     // Open each file the expression uses, in order of first use.
     let mut files: Vec<(String, Input)> = Vec::new();
@@ -531,8 +477,10 @@ fn run(args: &EvalArgs) -> Result<(), String> {
     let signature = files.iter().fold(Signature::new(), |s, (name, input)| {
         s.array(name, input.header.dtype)
     });
-    let expr = Expr::compile(&rewrite.text, &signature)
-        .map_err(|e| rewrite.map_error(e, src).to_string())?;
+    let signature = literals
+        .iter()
+        .fold(signature, |s, (name, v)| s.literal(name, *v));
+    let expr = Expr::compile(src, &signature).map_err(|e| e.to_string())?;
     let shapes: Vec<(&str, &[usize])> = files
         .iter()
         .map(|(n, i)| (n.as_str(), i.header.shape.as_slice()))
@@ -543,8 +491,10 @@ fn run(args: &EvalArgs) -> Result<(), String> {
         .map(|(name, input)| (name.clone(), input.source()))
         .collect();
     match &args.output {
-        Some(dest) => with_dtype!(expr.dtype(), T => to_file::<T>(&expr, &sources, &shape, dest)),
-        None => with_dtype!(expr.dtype(), T => to_stdout::<T>(&expr, &sources, &shape)),
+        Some(dest) => {
+            with_dtype!(expr.dtype(), T => to_file::<T>(&expr, &sources, &literals, &shape, dest))
+        }
+        None => with_dtype!(expr.dtype(), T => to_stdout::<T>(&expr, &sources, &literals, &shape)),
     }
 }
 
@@ -564,15 +514,28 @@ mod tests {
 
     #[test]
     fn literals_and_paths() {
-        for lit in [
-            "3", "-4", "+2.5", "1e-3", "2j", "-1.5e3J", "True", "False", "1_000", ".5",
-        ] {
-            assert!(is_literal(lit), "{lit}");
+        use num_complex::Complex64;
+        let cases = [
+            ("3", PyValue::Int(3)),
+            ("-4", PyValue::Int(-4)),
+            ("+2.5", PyValue::Float(2.5)),
+            ("1e-3", PyValue::Float(1e-3)),
+            ("2j", PyValue::Complex(Complex64::new(0.0, 2.0))),
+            ("-1.5e3J", PyValue::Complex(Complex64::new(-0.0, -1.5e3))),
+            ("True", PyValue::Bool(true)),
+            ("False", PyValue::Bool(false)),
+            ("1_000", PyValue::Int(1000)),
+            (".5", PyValue::Float(0.5)),
+            ("18446744073709551615", PyValue::Int(u64::MAX as i128)),
+        ];
+        for (text, want) in cases {
+            let got = literal(text).unwrap_or_else(|| panic!("{text}"));
+            assert_eq!(format!("{got:?}"), format!("{want:?}"), "{text}");
         }
         for path in [
             "a.npy", "x", "3.npy", "./3", "2*3", "--4", "-True", "", "1 2", "inf",
         ] {
-            assert!(!is_literal(path), "{path}");
+            assert!(literal(path).is_none(), "{path}");
         }
     }
 
@@ -609,25 +572,5 @@ mod tests {
         }
         assert_eq!(chunks(&[], 8), vec![Vec::<Range<usize>>::new()]);
         assert_eq!(chunks(&[3, 0], 8), vec![vec![0..3, 0..0]]);
-    }
-
-    #[test]
-    fn rewrite_maps_spans_back() {
-        let src = "a + k*b - k";
-        let used = vec![
-            ("a".to_string(), Span::new(0, 1)),
-            ("k".to_string(), Span::new(4, 5)),
-            ("b".to_string(), Span::new(6, 7)),
-            ("k".to_string(), Span::new(10, 11)),
-        ];
-        let rw = Rewrite::new(src, &used, |n| (n == "k").then(|| "-4".to_string()));
-        assert_eq!(rw.text, "a + (-4)*b - (-4)");
-        // `b` moved from 6 to 9.
-        assert_eq!(rw.map_back(9, false), 6);
-        assert_eq!(rw.map_back(10, true), 7);
-        // Inside the first literal: the name's span.
-        assert_eq!(rw.map_back(5, false), 4);
-        assert_eq!(rw.map_back(7, true), 5);
-        assert_eq!(rw.map_back(rw.text.len(), true), src.len());
     }
 }
