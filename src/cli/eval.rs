@@ -29,7 +29,7 @@ use ndarray::{ArrayD, ArrayViewMutD, IxDyn, Slice};
 use ndexpr::syntax::ast::{Expr as Ast, ExprKind, UnaryOp};
 use ndexpr::{Error, ErrorKind, Expr, PyValue, Signature, Span, Vars};
 use std::fs::{File, OpenOptions};
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -386,13 +386,23 @@ fn to_stdout<T: NpyElement>(
     drive(expr, inputs, literals, result.view_mut(), &progress).map_err(|e| e.to_string())?;
     progress.finish();
     let result = T::wrap_owned(result);
-    println!("{}", array2string(&result));
-    println!(
-        "shape {}, dtype {}",
+    let text = format!(
+        "{}\nshape {}, dtype {}\n",
+        array2string(&result),
         shape_tuple(result.shape()),
         result.dtype()
     );
-    Ok(())
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        // `ndexpr eval ... | head` closing the pipe early is not a failure.
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(format!("cannot write the result: {e}"))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn run(args: &EvalArgs) -> Result<(), String> {
