@@ -964,6 +964,12 @@ fn cached_compile(src: &str, signature: Signature) -> Result<Expr> {
     Ok(expr)
 }
 
+/// The compiled expression [`evaluate`] holds for `src` and `signature`, if any.
+pub fn cached(src: &str, signature: &Signature) -> Option<Expr> {
+    let key = (src.to_string(), signature.clone());
+    with_cache(|c| c.get(&key))
+}
+
 /// Number of compiled expressions currently cached by [`evaluate`].
 pub fn cache_len() -> usize {
     with_cache(|c| c.len())
