@@ -1504,6 +1504,9 @@ proptest! {
         // dtypes are one variable in eight: fewer cases miss rare complex operations).
         cases: 1024,
         max_global_rejects: 4096,
+        // Shrinking a failure over 70,000-element arrays can take minutes: a half-shrunk case
+        // is reported after 30 s.
+        max_shrink_time: 30_000,
         ..ProptestConfig::default()
     })]
 
