@@ -279,7 +279,17 @@ impl<'a> Checker<'a> {
             return Ok(None);
         };
         let d = self.dag.dtype(x);
-        if d.is_float() || d.is_complex() {
+        if d.is_complex() {
+            // NumPy 2's fast_scalar_power only turns a Python int 2 into `square` for complex
+            // arrays; every other exponent goes through npy_cpow (whose zero/inf signs differ).
+            if e != PyValue::Int(2) {
+                return Ok(None);
+            }
+            return self
+                .ufunc(Op::Square, &[(base, span)], span)
+                .map(Some);
+        }
+        if d.is_float() {
             let op = match e {
                 PyValue::Int(2) => Op::Square,
                 PyValue::Float(2.0) => Op::Square,
