@@ -543,8 +543,9 @@ const CASES: &[Case] = &[
         ranges: &[],
         special: &[],
         pairs: Some(pairs_power),
-        ranges_text: "x = exp(t/y), |t| < 760, |y| in [1e-3, 1e4]; x < 0 with integral y; \
-                      x in (0, max], |y| in [1e-20, 1e3]; specials²",
+        ranges_text:
+            "x = exp(t/y) for t in [-760, 760], abs(y) in [1e-3, 1e4]; x < 0 with integral y; \
+                      x in (0, max], abs(y) in [1e-20, 1e3]; specials²",
     },
     Case {
         op: Op::Hypot,
