@@ -106,3 +106,21 @@ pub fn horner<const N: usize>(x: f64, c: &[f64; N]) -> f64 {
     }
     r
 }
+
+/// The degree-10 polynomial `c[0] + ... + c[10] x^10` by Estrin's scheme: four dependent
+/// multiply-add levels instead of Horner's ten, so long polynomials are not latency-bound.
+#[inline(always)]
+pub fn estrin11(x: f64, c: &[f64; 11]) -> f64 {
+    let x2 = x * x;
+    let x4 = x2 * x2;
+    let x8 = x4 * x4;
+    let a0 = c[0] + c[1] * x;
+    let a1 = c[2] + c[3] * x;
+    let a2 = c[4] + c[5] * x;
+    let a3 = c[6] + c[7] * x;
+    let a4 = c[8] + c[9] * x;
+    let b0 = a0 + a1 * x2;
+    let b1 = a2 + a3 * x2;
+    let b2 = a4 + c[10] * x2;
+    (b0 + b1 * x4) + b2 * x8
+}

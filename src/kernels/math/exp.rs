@@ -40,7 +40,7 @@ pub fn exp_core(xh: f64, xl: f64) -> (f64, f64, f64) {
     let (p, pe) = two_sqr(r);
     let (h, he) = (p * 0.5, pe * 0.5);
     let (s, se) = fast_two_sum(r, h);
-    let poly = p * r * horner(r, &P);
+    let poly = p * r * estrin11(r, &P);
     let rest = se + he + poly + c * (1.0 + s);
     let (qh, ql) = fast_two_sum(s, rest);
     (k, qh, ql)

@@ -243,7 +243,7 @@ pub fn log_dd(x: f64) -> (f64, f64) {
     let cl = cl0 + (sh * zl + sl * zh);
     let (th, tl0) = two_prod(ch, TWO_THIRDS);
     let tl = tl0 + (cl * TWO_THIRDS + ch * TWO_THIRDS_LO);
-    let t5 = ch * zh * horner(zh, &T);
+    let t5 = ch * zh * estrin11(zh, &T);
     let (a, ae) = fast_two_sum(2.0 * sh, th);
     let lo = ae + 2.0 * sl + tl + t5;
     let (b, be) = two_sum(k * LN2_HI, a);
