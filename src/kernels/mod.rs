@@ -26,6 +26,7 @@
 mod cast;
 pub mod drive;
 pub mod isa;
+pub mod math;
 mod num;
 mod ops;
 

@@ -1,6 +1,7 @@
 //! Per-type arithmetic with NumPy 2's semantics, written once per family (integers, floats,
 //! complex) over small traits; the macros only list the primitive types of each family.
 
+use super::math;
 use num_complex::Complex;
 use std::ops::{Add, Div, Mul, Neg, Rem, Sub};
 
@@ -220,8 +221,21 @@ pub trait Float:
     fn acosh(self) -> Self;
     fn atanh(self) -> Self;
     fn atan2(self, x: Self) -> Self;
+    /// libm's `hypot` (complex `sign` uses it, as NumPy's `npy_hypot`).
     fn hypot(self, b: Self) -> Self;
+    /// The vectorisable `hypot` of [`super::math`] (the `hypot` kernel).
+    fn hypot_fast(self, b: Self) -> Self;
+    /// `x ** y` by [`super::math::pow`]: any value where [`Float::pow_special`] holds.
     fn powf(self, b: Self) -> Self;
+    /// Whether `powf` needs [`Float::powf_exact`] (a zero, infinite or NaN operand).
+    fn pow_special(self, b: Self) -> bool;
+    /// C99 `pow` (libm through `std`, in float64 for float32).
+    fn powf_exact(self, b: Self) -> Self;
+    /// Whether `sin`/`cos`/`tan` need their `_exact` forms (`|x|` beyond the fast reduction).
+    fn trig_huge(self) -> bool;
+    fn sin_exact(self) -> Self;
+    fn cos_exact(self) -> Self;
+    fn tan_exact(self) -> Self;
     fn fma(self, b: Self, c: Self) -> Self;
     fn nextafter(self, to: Self) -> Self;
 
@@ -311,29 +325,36 @@ macro_rules! impl_float {
             #[inline(always)] fn trunc(self) -> Self { self.trunc() }
             #[inline(always)] fn rint(self) -> Self { self.round_ties_even() }
             #[inline(always)] fn sqrt(self) -> Self { self.sqrt() }
-            #[inline(always)] fn cbrt(self) -> Self { self.cbrt() }
-            #[inline(always)] fn exp(self) -> Self { self.exp() }
-            #[inline(always)] fn exp2(self) -> Self { self.exp2() }
-            #[inline(always)] fn expm1(self) -> Self { self.exp_m1() }
-            #[inline(always)] fn ln(self) -> Self { self.ln() }
-            #[inline(always)] fn log2(self) -> Self { self.log2() }
-            #[inline(always)] fn log10(self) -> Self { self.log10() }
-            #[inline(always)] fn ln1p(self) -> Self { self.ln_1p() }
-            #[inline(always)] fn sin(self) -> Self { self.sin() }
-            #[inline(always)] fn cos(self) -> Self { self.cos() }
-            #[inline(always)] fn tan(self) -> Self { self.tan() }
-            #[inline(always)] fn asin(self) -> Self { self.asin() }
-            #[inline(always)] fn acos(self) -> Self { self.acos() }
-            #[inline(always)] fn atan(self) -> Self { self.atan() }
-            #[inline(always)] fn sinh(self) -> Self { self.sinh() }
-            #[inline(always)] fn cosh(self) -> Self { self.cosh() }
-            #[inline(always)] fn tanh(self) -> Self { self.tanh() }
-            #[inline(always)] fn asinh(self) -> Self { self.asinh() }
-            #[inline(always)] fn acosh(self) -> Self { self.acosh() }
-            #[inline(always)] fn atanh(self) -> Self { self.atanh() }
-            #[inline(always)] fn atan2(self, x: Self) -> Self { self.atan2(x) }
+            #[inline(always)] fn cbrt(self) -> Self { math::cbrt(self as f64) as $t }
+            #[inline(always)] fn exp(self) -> Self { math::exp(self as f64) as $t }
+            #[inline(always)] fn exp2(self) -> Self { math::exp2(self as f64) as $t }
+            #[inline(always)] fn expm1(self) -> Self { math::expm1(self as f64) as $t }
+            #[inline(always)] fn ln(self) -> Self { math::log(self as f64) as $t }
+            #[inline(always)] fn log2(self) -> Self { math::log2(self as f64) as $t }
+            #[inline(always)] fn log10(self) -> Self { math::log10(self as f64) as $t }
+            #[inline(always)] fn ln1p(self) -> Self { math::log1p(self as f64) as $t }
+            #[inline(always)] fn sin(self) -> Self { math::sin(self as f64) as $t }
+            #[inline(always)] fn cos(self) -> Self { math::cos(self as f64) as $t }
+            #[inline(always)] fn tan(self) -> Self { math::tan(self as f64) as $t }
+            #[inline(always)] fn asin(self) -> Self { math::asin(self as f64) as $t }
+            #[inline(always)] fn acos(self) -> Self { math::acos(self as f64) as $t }
+            #[inline(always)] fn atan(self) -> Self { math::atan(self as f64) as $t }
+            #[inline(always)] fn sinh(self) -> Self { math::sinh(self as f64) as $t }
+            #[inline(always)] fn cosh(self) -> Self { math::cosh(self as f64) as $t }
+            #[inline(always)] fn tanh(self) -> Self { math::tanh(self as f64) as $t }
+            #[inline(always)] fn asinh(self) -> Self { math::asinh(self as f64) as $t }
+            #[inline(always)] fn acosh(self) -> Self { math::acosh(self as f64) as $t }
+            #[inline(always)] fn atanh(self) -> Self { math::atanh(self as f64) as $t }
+            #[inline(always)] fn atan2(self, x: Self) -> Self { math::atan2(self as f64, x as f64) as $t }
             #[inline(always)] fn hypot(self, b: Self) -> Self { self.hypot(b) }
-            #[inline(always)] fn powf(self, b: Self) -> Self { self.powf(b) }
+            #[inline(always)] fn hypot_fast(self, b: Self) -> Self { math::hypot(self as f64, b as f64) as $t }
+            #[inline(always)] fn trig_huge(self) -> bool { (self as f64).abs() > math::TRIG_MAX }
+            #[inline(always)] fn sin_exact(self) -> Self { (self as f64).sin() as $t }
+            #[inline(always)] fn cos_exact(self) -> Self { (self as f64).cos() as $t }
+            #[inline(always)] fn tan_exact(self) -> Self { (self as f64).tan() as $t }
+            #[inline(always)] fn pow_special(self, b: Self) -> bool { math::pow_special(self as f64, b as f64) }
+            #[inline(always)] fn powf_exact(self, b: Self) -> Self { (self as f64).powf(b as f64) as $t }
+            #[inline(always)] fn powf(self, b: Self) -> Self { math::pow(self as f64, b as f64) as $t }
             #[inline(always)] fn fma(self, b: Self, c: Self) -> Self { self.mul_add(b, c) }
             /// C's `nextafter`.
             #[inline(always)]
