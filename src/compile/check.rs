@@ -285,9 +285,7 @@ impl<'a> Checker<'a> {
             if e != PyValue::Int(2) {
                 return Ok(None);
             }
-            return self
-                .ufunc(Op::Square, &[(base, span)], span)
-                .map(Some);
+            return self.ufunc(Op::Square, &[(base, span)], span).map(Some);
         }
         if d.is_float() {
             let op = match e {
