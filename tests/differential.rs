@@ -1309,48 +1309,24 @@ fn known_bug(case: &Case, error: &str) -> Option<&'static str> {
     if error.contains("does not fit in 128 bits") && case.expr.any(&zero_shift) {
         return Some("`0 << 128` (any zero shifted by 127 or more) is refused; Python gives 0");
     }
-    const BUGS: &[(&str, &str)] = &[
-        (
-            "no kernel for clip.c",
-            "complex clip type-checks but has no kernel",
-        ),
-        (
-            "out of bounds for float64",
-            "complex() refuses a Python int beyond 64 bits for its float64 part",
-        ),
-    ];
+    const BUGS: &[(&str, &str)] = &[(
+        "out of bounds for float64",
+        "complex() refuses a Python int beyond 64 bits for its float64 part",
+    )];
     BUGS.iter()
         .find(|(pattern, _)| error.contains(pattern))
         .map(|&(_, what)| what)
 }
 
-/// Complex functions that ndexpr computes less accurately than NumPy on ordinary arguments
-/// (cancellation near zero or the unit circle, overflow of intermediates, poles), beyond the
-/// reference's tolerances; see `known_bugs::complex_*_accuracy` and friends.
-const INACCURATE_COMPLEX: [&str; 11] = [
-    "arcsin", "arccos", "arcsinh", "arctan", "arctanh", "expm1", "tan", "tanh", "log", "log2",
-    "log10",
-];
-
-/// Known ndexpr deviations from NumPy in complex arithmetic, each with `#[ignore]`d tests in
-/// [`known_bugs`]; a case that hits one is discarded. Apart from the inaccurate inverse
-/// functions (any mismatch of a complex function in [`INACCURATE_COMPLEX`] last), a mismatch is put down to a known deviation only when every element outside the
-/// comparison's tolerance has a NaN, infinite or zero part (in ndexpr's result or NumPy's), or
-/// differs from NumPy's only in the signs of its parts (the side of a branch cut), and:
-/// - an approximate complex function is last (special values, intermediate overflow); or
-/// - the result is exact and the expression has a `**` (npymath's `npy_cpow` special cases:
-///   a zero base, the unrolled exponents 1 to 3).
-///
-/// and any mismatch of an exact result of an expression with a complex `** 2.0` (ndexpr
-/// squares) or of one that divides complex literals (ndexpr folds with NumPy's division).
-///
-/// Values that are ordinary on both sides are always compared.
+/// Known ndexpr deviations from NumPy in complex arithmetic, each with an `#[ignore]`d test in
+/// [`known_bugs`]; a case that hits one is discarded: any mismatch of an exact result of an
+/// expression that divides complex literals (ndexpr folds with NumPy's division, not Python's).
+/// Everything else is always compared.
 fn known_deviation(
     case: &Case,
     got: &RefArray,
     want: &RefArray,
     ex: Exactness,
-    tolerance: Option<&ArrayD<f64>>,
 ) -> Option<&'static str> {
     let complex_vars = {
         let mut used = [false; 3];
@@ -1364,7 +1340,6 @@ fn known_deviation(
     if !complex || got.dtype() != want.dtype() || got.shape() != want.shape() {
         return None;
     }
-    let root = |names: &[&str]| matches!(&case.expr, G::Call(f, _) if names.contains(f));
     // Python's complex `/` (and `**` to a negative power) between literals divides by the
     // denominator; ndexpr folds them with NumPy's kernel (a multiply by its reciprocal).
     let literal_quotient = |g: &G| {
@@ -1375,68 +1350,7 @@ fn known_deviation(
     if ex != Exactness::Tainted && case.expr.any(&literal_quotient) {
         return Some("complex literal `/` and `**` folded with NumPy's division, not Python's");
     }
-    match ex {
-        Exactness::Approx
-            if root(&INACCURATE_COMPLEX) && got.dtype().is_complex() =>
-        {
-            Some("complex functions inaccurate on ordinary arguments (see INACCURATE_COMPLEX)")
-        }
-        Exactness::Approx if special_only_mismatch(got, want, tolerance) => {
-            Some("complex functions: special values, branch cuts, intermediate overflow")
-        }
-        Exactness::Exact
-            if case.expr.any(&|g| matches!(g, G::Bin(BinaryOp::Pow, _, _)))
-                && special_only_mismatch(got, want, None) =>
-        {
-            Some("complex integer powers: special values")
-        }
-        Exactness::Exact
-            if case.expr.any(
-                &|g| matches!(g, G::Bin(BinaryOp::Pow, _, e) if matches!(**e, G::Float(x) if x == 2.0)),
-            ) =>
-        {
-            Some("complex `** 2.0` computed as `square` (fused), not npy_cpow's multiply")
-        }
-        _ => None,
-    }
-}
-
-/// Whether ndexpr's and NumPy's results differ, and only in elements where one of them has a
-/// NaN, infinite or zero part, or where the parts differ only in sign. An element differs when
-/// it is outside its `tolerance` (when given), else when it is not bit-identical (NaN = NaN).
-fn special_only_mismatch(got: &RefArray, want: &RefArray, tolerance: Option<&ArrayD<f64>>) -> bool {
-    fn parts(a: &RefArray) -> Option<Vec<(f64, f64)>> {
-        Some(match a {
-            RefArray::F16(x) => x.iter().map(|v| (v.to_f64(), 0.0)).collect(),
-            RefArray::F32(x) => x.iter().map(|&v| (v as f64, 0.0)).collect(),
-            RefArray::F64(x) => x.iter().map(|&v| (v, 0.0)).collect(),
-            RefArray::C64(x) => x.iter().map(|z| (z.re as f64, z.im as f64)).collect(),
-            RefArray::C128(x) => x.iter().map(|z| (z.re, z.im)).collect(),
-            _ => return None,
-        })
-    }
-    let (Some(g), Some(w)) = (parts(got), parts(want)) else {
-        return false;
-    };
-    let special = |v: f64| !v.is_finite() || v == 0.0;
-    let mut differs = false;
-    for (k, (&(gr, gi), &(wr, wi))) in g.iter().zip(&w).enumerate() {
-        let t = tolerance.map_or(0.0, |t| t.iter().nth(k).copied().unwrap_or(0.0));
-        let near = |p: f64, q: f64| {
-            p.to_bits() == q.to_bits()
-                || (p.is_nan() && q.is_nan())
-                || (t > 0.0 && (p - q).abs() <= t)
-        };
-        if t.is_infinite() || (near(gr, wr) && near(gi, wi)) {
-            continue;
-        }
-        differs = true;
-        let signs_only = near(gr.abs(), wr.abs()) && near(gi.abs(), wi.abs());
-        if !([gr, gi, wr, wi].into_iter().any(special) || signs_only) {
-            return false;
-        }
-    }
-    differs
+    None
 }
 
 /// Evaluates a case with the reference and with ndexpr (1, 2 and 4 threads) and compares.
@@ -1471,7 +1385,7 @@ fn check_case(case: &Case) -> Result<(), TestCaseError> {
             (Err(_), Err(_)) => {}
             (Ok(g), Ok((w, exactness, tolerance))) => {
                 if let Err(e) = common::verdict_within(g, w, *exactness, tolerance.as_ref()) {
-                    if let Some(bug) = known_deviation(case, g, w, *exactness, tolerance.as_ref()) {
+                    if let Some(bug) = known_deviation(case, g, w, *exactness) {
                         return Err(TestCaseError::reject(format!(
                             "known ndexpr bug ({bug}): {e}"
                         )));
@@ -1815,7 +1729,6 @@ mod known_bugs {
     /// NumPy 2 has complex `clip` loops (`np.clip(z, lo, hi)` is `Min(Max(z, lo), hi)` with a
     /// lexicographic order); ndexpr's type checker accepts complex clip but the VM has no kernel.
     #[test]
-    #[ignore = "bug: complex clip type-checks but has no kernel (`no kernel for clip.c64->c64`)"]
     fn complex_clip() {
         let z = c64(&[(1.0, 5.0), (-2.0, 0.0), (0.5, f32::NAN)]);
         let lo = c64(&[(0.0, 0.0)]);
@@ -1865,7 +1778,6 @@ mod known_bugs {
     /// NumPy gives `(-0-0j) ** 1 == 0+0j`, `(1-0j) ** 3 == 1-0j`, `(1+infj) ** 3 == -inf+nanj`;
     /// ndexpr gives -0-0j, 1+0j and nan+nanj.
     #[test]
-    #[ignore = "bug: complex ** 1 and ** 3 special values differ from npy_cpow"]
     fn complex_integer_power_special_values() {
         let z = c128(&[(-0.0, -0.0), (0.0, -0.0), (1.0, -0.0), (1.0, f64::INFINITY)]);
         agree("z ** 1", &[("z", z.clone())]);
@@ -1876,7 +1788,6 @@ mod known_bugs {
     /// `power` loop (npy_cpow: `cmul`, unfused), which differs from `square` (NumPy's SIMD
     /// multiply, fused) in the last bit. ndexpr squares.
     #[test]
-    #[ignore = "bug: complex `z ** 2.0` is computed as square (fused), NumPy uses npy_cpow's cmul"]
     fn complex_power_of_float_two() {
         agree("z ** 2.0", &[("z", fill(DType::C64, &[1024], 1))]);
     }
@@ -1897,7 +1808,6 @@ mod known_bugs {
     /// (0+1.5707963j), `arctan(-0+2j)` has real part -pi/2 (+pi/2), `cosh(0+infj) = nan+0j`
     /// (nan+nanj).
     #[test]
-    #[ignore = "bug: complex functions' special values and branch-cut signs differ from C99/NumPy"]
     fn complex_function_special_values() {
         let z = |re, im| c128(&[(re, im)]);
         agree_specials("exp(z)", &[("z", z(1e300, 0.0))]);
@@ -1911,7 +1821,6 @@ mod known_bugs {
     /// Ordinary finite arguments, far from overflow: NumPy `tanh(73.5-23.95j) = 1+0j` and
     /// `tan(-4-51.5j) = -0-1j` in complex64, ndexpr gives NaN real/imaginary parts.
     #[test]
-    #[ignore = "bug: complex tan/tanh give NaN for |Im z| (|Re z|) beyond ~45 in complex64"]
     fn complex_tan_tanh_overflow() {
         agree("tanh(z)", &[("z", c64(&[(73.50439, -23.952923)]))]);
         agree("tan(z)", &[("z", c64(&[(-4.0, -51.500008)]))]);
@@ -1924,7 +1833,6 @@ mod known_bugs {
     /// complex64 `arctan(1e-5+1e-5j)`: imaginary part 1.001358e-5, NumPy 1e-5; complex64
     /// `arcsinh(-1e10-11.478809j)`: NumPy -23.718998-1.1478809e-9j, ndexpr -inf+0j.
     #[test]
-    #[ignore = "bug: complex arcsin/arccos/arcsinh/arctan lose accuracy (and overflow)"]
     fn complex_inverse_functions_accuracy() {
         agree("arcsin(z)", &[("z", c64(&[(-64.75438, 74.55923)]))]);
         agree("arccos(z)", &[("z", c64(&[(73.50439, -23.952923)]))]);
@@ -1940,7 +1848,6 @@ mod known_bugs {
     /// property test: |z|^2 - 1 is about 1e-10) has real part 4.99999999975e-11 in NumPy,
     /// 5.0000004e-11 in ndexpr; complex128 `arctanh` of small arguments loses ~600 ulp of |w|.
     #[test]
-    #[ignore = "bug: complex log/arctanh lose accuracy near the unit circle / near zero"]
     fn complex_log_arctanh_accuracy() {
         agree("arctanh(1 / z)", &[("z", c128(&[(-2.25, 74.0)]))]);
         agree("log(z)", &[("z", c128(&[(1.0, 1e-5)]))]);
@@ -1948,7 +1855,6 @@ mod known_bugs {
     }
 
     #[test]
-    #[ignore = "bug: complex expm1's real part cancels when cos(Im z) is near 1"]
     fn complex_expm1_cancellation() {
         agree("expm1(z)", &[("z", c64(&[(0.0, 1.001358e-5)]))]);
         agree("expm1(z)", &[("z", c128(&[(1e-5, -81.68089184352942)]))]);

@@ -280,12 +280,15 @@ impl<'a> Checker<'a> {
         };
         let d = self.dag.dtype(x);
         if d.is_complex() {
-            // NumPy 2's fast_scalar_power only turns a Python int 2 into `square` for complex
-            // arrays; every other exponent goes through npy_cpow (whose zero/inf signs differ).
-            if e != PyValue::Int(2) {
-                return Ok(None);
-            }
-            return self.ufunc(Op::Square, &[(base, span)], span).map(Some);
+            // NumPy 2's fast_scalar_power: Python int 2 and -1 and float 0.5 only; `z ** 1` and
+            // `z ** 2.0` go through npy_cpow, whose zero and infinity signs differ.
+            let op = match e {
+                PyValue::Int(2) => Op::Square,
+                PyValue::Int(-1) => Op::Reciprocal,
+                PyValue::Float(0.5) => Op::Sqrt,
+                _ => return Ok(None),
+            };
+            return self.ufunc(op, &[(base, span)], span).map(Some);
         }
         if d.is_float() {
             let op = match e {

@@ -237,7 +237,9 @@ fn lookup_at<L: isa::Level>(op: Op, ty: DType, out: DType, scalar_mask: u8) -> O
         Complex => pick!(ty, m, form2; floats => flt::MakeComplex),
         Where => pick!(ty, m, where_form; all => all::Where, half => all::Where),
         Fma => pick!(ty, m, form3s; ints => int::Fma, floats => flt::Fma),
-        Clip => pick!(ty, m, form3s; bool => all::Clip, ints => all::Clip, floats => all::Clip),
+        Clip => {
+            pick!(ty, m, form3s; bool => all::Clip, ints => all::Clip, floats => all::Clip, complex => cpx::Clip)
+        }
         Copy => pick!(ty, m, form1; all => all::Identity, half => all::Identity),
         Cast => None,
     }

@@ -301,6 +301,31 @@ pub mod cpx {
         Real -> T::R = |a| a.re();
         Imag -> T::R = |a| a.im();
     }
+    /// NumPy's complex `clip` (`clip.cpp`): `min(max(x, lo), hi)` where each step keeps a
+    /// first operand with a NaN part, else decides by a plain lexicographic comparison (not the
+    /// NaN-aware ordering of `<` and `maximum`).
+    pub struct Clip;
+    impl<T: Cplx> Map3<T, T, T> for Clip {
+        type Out = T;
+        #[inline(always)]
+        fn apply(x: T, lo: T, hi: T) -> T {
+            let nan = |z: T| z.re().is_nan() || z.im().is_nan();
+            let before = |a: T, b: T| {
+                if a.re() == b.re() {
+                    a.im() < b.im()
+                } else {
+                    a.re() < b.re()
+                }
+            };
+            let t = if nan(x) || before(lo, x) { x } else { lo };
+            if nan(t) || before(t, hi) {
+                t
+            } else {
+                hi
+            }
+        }
+    }
+
     map2! { <T: Cplx>
         Add -> T = |a, b| T::new(a.re() + b.re(), a.im() + b.im());
         Subtract -> T = |a, b| T::new(a.re() - b.re(), a.im() - b.im());
