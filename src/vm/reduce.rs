@@ -34,23 +34,27 @@ pub(crate) trait Float:
     + 'static
 {
     const ZERO: Self;
-    const ONE: Self;
-    fn from_usize(n: usize) -> Self;
+    fn to_f64(self) -> f64;
+    fn from_f64(x: f64) -> Self;
 }
 
 impl Float for f32 {
     const ZERO: f32 = 0.0;
-    const ONE: f32 = 1.0;
-    fn from_usize(n: usize) -> f32 {
-        n as f32
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    fn from_f64(x: f64) -> f32 {
+        x as f32
     }
 }
 
 impl Float for f64 {
     const ZERO: f64 = 0.0;
-    const ONE: f64 = 1.0;
-    fn from_usize(n: usize) -> f64 {
-        n as f64
+    fn to_f64(self) -> f64 {
+        self
+    }
+    fn from_f64(x: f64) -> f64 {
+        x
     }
 }
 
@@ -243,8 +247,10 @@ impl<T: Float + Store + Send + Sync> Fold for FloatSum<T> {
         // NumPy starts the reduction from the identity 0.0 (so a sum of -0.0s is 0.0).
         let mut v = T::ZERO + a;
         if self.mean {
-            // np.mean: the sum divided by the count in the sum's dtype (0/0 = NaN when empty).
-            v = v / T::from_usize(count);
+            // np.mean divides the sum by the count as an `np.intp`, a strong int64: the
+            // division is float64's (float32 / int64 promotes), rounded back to the dtype
+            // (0/0 = NaN when empty).
+            v = T::from_f64(v.to_f64() / count as f64);
         }
         // SAFETY: forwarded.
         unsafe { v.store(out, self.half) }
@@ -277,18 +283,19 @@ where
     unsafe fn finish(&self, a: (T, T), count: usize, out: *mut u8) {
         let (mut re, mut im) = (T::ZERO + a.0, T::ZERO + a.1);
         if self.mean {
-            // NumPy divides by the count as a complex (n + 0j) with Smith's method:
-            // (re + im*0) * (1/n), which is not always re/n.
-            let n = T::from_usize(count);
-            if count == 0 {
-                (re, im) = (re / n, im / n);
+            // np.mean divides by the count as an `np.intp`: complex128 division by (n + 0j),
+            // which NumPy does with Smith's method, (re + im*0) * (1/n) (not always re/n),
+            // rounded back to the dtype.
+            let (r, i) = (re.to_f64(), im.to_f64());
+            let n = count as f64;
+            let (x, y) = if count == 0 {
+                (r / n, i / n)
             } else {
-                let rat = T::ZERO / n;
-                let scl = T::ONE / (n + T::ZERO * rat);
-                let (r, i) = (re, im);
-                re = (r + i * rat) * scl;
-                im = (i + T::ZERO - r * rat) * scl;
-            }
+                let rat = 0.0 / n;
+                let scl = 1.0 / (n + 0.0 * rat);
+                ((r + i * rat) * scl, (i - r * rat) * scl)
+            };
+            (re, im) = (T::from_f64(x), T::from_f64(y));
         }
         // SAFETY: forwarded.
         unsafe { Complex::new(re, im).store(out, false) }
