@@ -58,6 +58,8 @@ const SUITE: &[&str] = &[
     "a**3+4*a**2-2*a+1",
     "arctan2(a,b)",
     "tanh(a)",
+    "sum(a*b)",
+    "a - mean(a)",
 ];
 
 struct Report {
