@@ -338,7 +338,7 @@ fn table(reports: &[Report]) {
         );
     }
     println!(
-        "medians of interleaved rounds; {} threads; kernels built for {}",
+        "medians of interleaved rounds; {} threads; kernels: {} (run-time dispatch; NDEXPR_ISA overrides)",
         reports.first().map_or(0, |r| r.threads),
         ndexpr::kernels::isa()
     );
