@@ -107,7 +107,18 @@ impl Dag {
     /// giving `out`. Folded to a constant when every argument is one; shared when it exists.
     pub fn op(&mut self, op: Op, ty: DType, out: DType, args: Vec<NodeId>) -> NodeId {
         let consts: Option<Vec<Scalar>> = args.iter().map(|&a| self.constant(a)).collect();
-        if let Some(values) = consts {
+        // An integer power with a negative exponent is NumPy's run-time error, which the VM
+        // raises and the kernel (giving 0) cannot: such a node is not folded.
+        let negative_int_power = op == Op::Power
+            && ty.is_integer()
+            && consts.as_ref().is_some_and(|v| match v[1] {
+                Scalar::I8(e) => e < 0,
+                Scalar::I16(e) => e < 0,
+                Scalar::I32(e) => e < 0,
+                Scalar::I64(e) => e < 0,
+                _ => false,
+            });
+        if let (Some(values), false) = (consts, negative_int_power) {
             // Folding runs the very kernel the VM would run, so a folded constant has the bits
             // the un-folded program would have computed.
             if let Some(v) = kernels::eval_scalar(op, ty, out, &values) {

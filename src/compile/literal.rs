@@ -258,6 +258,8 @@ pub fn binary(op: BinaryOp, a: PyValue, b: PyValue) -> Result<PyValue, String> {
             }
             Pow => checked(u32::try_from(y).ok().and_then(|e| x.checked_pow(e))),
             LShift | RShift if y < 0 => Err("negative shift count".into()),
+            // Zero stays zero however far it is shifted (Python ints are unbounded).
+            LShift if x == 0 => Ok(Int(0)),
             LShift => {
                 let shifted = u32::try_from(y)
                     .ok()
