@@ -1314,41 +1314,6 @@ fn known_bug(_case: &Case, error: &str) -> Option<&'static str> {
         .map(|&(_, what)| what)
 }
 
-/// Known ndexpr deviations from NumPy in complex arithmetic, each with an `#[ignore]`d test in
-/// [`known_bugs`]; a case that hits one is discarded: any mismatch of an exact result of an
-/// expression that divides complex literals (ndexpr folds with NumPy's division, not Python's).
-/// Everything else is always compared.
-fn known_deviation(
-    case: &Case,
-    got: &RefArray,
-    want: &RefArray,
-    ex: Exactness,
-) -> Option<&'static str> {
-    let complex_vars = {
-        let mut used = [false; 3];
-        case.expr.uses(&mut used);
-        (0..3).any(|i| used[i] && case.vars[i].dtype.is_complex())
-    };
-    let complex = complex_vars
-        || case
-            .expr
-            .any(&|g| matches!(g, G::Imag(_) | G::Call("complex", _)));
-    if !complex || got.dtype() != want.dtype() || got.shape() != want.shape() {
-        return None;
-    }
-    // Python's complex `/` (and `**` to a negative power) between literals divides by the
-    // denominator; ndexpr folds them with NumPy's kernel (a multiply by its reciprocal).
-    let literal_quotient = |g: &G| {
-        matches!(g, G::Bin(BinaryOp::Div | BinaryOp::Pow, _, _))
-            && !g.any(&|x| matches!(x, G::Var(_)))
-            && g.any(&|x| matches!(x, G::Imag(_)))
-    };
-    if ex != Exactness::Tainted && case.expr.any(&literal_quotient) {
-        return Some("complex literal `/` and `**` folded with NumPy's division, not Python's");
-    }
-    None
-}
-
 /// Evaluates a case with the reference and with ndexpr (1, 2 and 4 threads) and compares.
 fn check_case(case: &Case) -> Result<(), TestCaseError> {
     let src = case.expr.render();
@@ -1381,11 +1346,6 @@ fn check_case(case: &Case) -> Result<(), TestCaseError> {
             (Err(_), Err(_)) => {}
             (Ok(g), Ok((w, exactness, tolerance))) => {
                 if let Err(e) = common::verdict_within(g, w, *exactness, tolerance.as_ref()) {
-                    if let Some(bug) = known_deviation(case, g, w, *exactness) {
-                        return Err(TestCaseError::reject(format!(
-                            "known ndexpr bug ({bug}): {e}"
-                        )));
-                    }
                     return Err(TestCaseError::fail(format!(
                         "{what}, {threads} threads ({exactness:?}): {e}"
                     )));
@@ -1791,7 +1751,6 @@ mod known_bugs {
     /// `((3.0 + 2.0j) ** 2) ** (-1.0)` is (0.029585798816568046-0.07100591715976332j), ndexpr's
     /// real part 0.02958579881656805.
     #[test]
-    #[ignore = "bug: complex literal `/` and `**` fold with NumPy's division, not Python's"]
     fn complex_literal_division_follows_python() {
         agree("((3.0 + 2.0j) ** 2) ** (-1.0)", &[]);
     }
