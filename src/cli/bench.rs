@@ -137,28 +137,6 @@ fn input(dtype: DType, shape: &[usize], x: &[f64], y: &[f64]) -> Array {
     }
 }
 
-/// Runs `$body` with `$v` bound to the array inside any variant of [`Array`].
-macro_rules! by_variant {
-    ($e:expr, $v:ident => $body:expr) => {
-        match $e {
-            Array::Bool($v) => $body,
-            Array::I8($v) => $body,
-            Array::I16($v) => $body,
-            Array::I32($v) => $body,
-            Array::I64($v) => $body,
-            Array::U8($v) => $body,
-            Array::U16($v) => $body,
-            Array::U32($v) => $body,
-            Array::U64($v) => $body,
-            Array::F16($v) => $body,
-            Array::F32($v) => $body,
-            Array::F64($v) => $body,
-            Array::C64($v) => $body,
-            Array::C128($v) => $body,
-        }
-    };
-}
-
 /// Copies `bytes` bytes split over `threads` threads: the memory-bandwidth floor.
 fn parallel_copy(src: &[u8], dst: &mut [u8], threads: usize) {
     let chunk = src.len().div_ceil(threads.max(1)).max(1);
@@ -217,7 +195,7 @@ fn run_one(case: &Case, args: &BenchArgs) -> Result<Report, String> {
     };
     let mut vars = Vars::new();
     for (name, a) in names.iter().zip(&wide) {
-        vars = by_variant!(a, v => vars.with(name, v.slice_each_axis(slice)));
+        vars = ndexpr::dispatch!(a, Array, v => vars.with(name, v.slice_each_axis(slice)));
     }
     let expr = Expr::compile(expr_src, &vars.signature()).map_err(|e| e.to_string())?;
     let program = expr.program();
@@ -260,7 +238,7 @@ fn run_one(case: &Case, args: &BenchArgs) -> Result<Report, String> {
         r.naive.push(ms(t));
         drop(naive);
         let t = Instant::now();
-        let target: ArrayMut = by_variant!(&mut out, a => a.view_mut().into());
+        let target: ArrayMut = ndexpr::dispatch!(&mut out, Array, a => a.view_mut().into());
         expr.eval_into(&vars, target).map_err(|e| e.to_string())?;
         r.inplace.push(ms(t));
         let t = Instant::now();

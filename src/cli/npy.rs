@@ -519,28 +519,6 @@ macro_rules! with_dtype {
 }
 pub(crate) use with_dtype;
 
-/// Runs `$body` with `$v` bound to the view inside any variant of `ArrayRef` or `Array`.
-macro_rules! by_variant {
-    ($e:expr, $enum:ident, $v:ident => $body:expr) => {
-        match $e {
-            $enum::Bool($v) => $body,
-            $enum::I8($v) => $body,
-            $enum::I16($v) => $body,
-            $enum::I32($v) => $body,
-            $enum::I64($v) => $body,
-            $enum::U8($v) => $body,
-            $enum::U16($v) => $body,
-            $enum::U32($v) => $body,
-            $enum::U64($v) => $body,
-            $enum::F16($v) => $body,
-            $enum::F32($v) => $body,
-            $enum::F64($v) => $body,
-            $enum::C64($v) => $body,
-            $enum::C128($v) => $body,
-        }
-    };
-}
-
 /// An input file, mapped.
 pub struct Input {
     pub header: Header,
@@ -693,7 +671,7 @@ pub enum Chunk<'a> {
 impl Chunk<'_> {
     pub fn view(&self) -> ArrayRef<'_> {
         match self {
-            Chunk::Borrowed(r) => by_variant!(r, ArrayRef, v => v.view().into()),
+            Chunk::Borrowed(r) => ndexpr::dispatch!(r, ArrayRef, v => v.view().into()),
             Chunk::Owned(a) => array_ref(a),
         }
     }
@@ -754,14 +732,14 @@ fn decode<T: NpyElement>(v: &ArrayViewD<'_, u8>, order: ByteOrder) -> ArrayD<T> 
 
 /// A borrowed view of an owned result.
 pub fn array_ref(a: &Array) -> ArrayRef<'_> {
-    by_variant!(a, Array, v => v.view().into())
+    ndexpr::dispatch!(a, Array, v => v.view().into())
 }
 
 fn slice_ref<'a>(
     r: &ArrayRef<'a>,
     slice: &dyn Fn(ndarray::AxisDescription) -> Slice,
 ) -> ArrayRef<'a> {
-    by_variant!(r, ArrayRef, v => {
+    ndexpr::dispatch!(r, ArrayRef, v => {
         let mut v = v.clone();
         v.slice_each_axis_inplace(slice);
         v.into()

@@ -35,7 +35,10 @@ use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
 
-/// Runs `$body` with `$v` bound to the payload of any variant of a dtype-dispatched enum.
+/// Runs `$body` with `$v` bound to the payload of any variant of a dtype-dispatched enum
+/// ([`Array`], [`ArrayRef`], [`ArrayMut`]): `ndexpr::dispatch!(a, Array, v => v.len())`.
+#[macro_export]
+#[doc(hidden)]
 macro_rules! dispatch {
     ($e:expr, $enum:ident, $v:ident => $body:expr) => {
         match $e {
