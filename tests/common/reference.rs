@@ -563,9 +563,11 @@ macro_rules! float_impl {
                     Op::Sinh => x.sinh(),
                     Op::Cosh => x.cosh(),
                     Op::Tanh => x.tanh(),
-                    Op::Arcsinh => x.asinh(),
-                    Op::Arccosh => x.acosh(),
-                    Op::Arctanh => x.atanh(),
+                    // Rust's own asinh/acosh/atanh lose thousands of ULP near their poles:
+                    // glibc's, as NumPy's scalar loops call.
+                    Op::Arcsinh => LibmHyperbolic::asinh_c(x),
+                    Op::Arccosh => LibmHyperbolic::acosh_c(x),
+                    Op::Arctanh => LibmHyperbolic::atanh_c(x),
                     Op::Ceil => x.ceil(),
                     Op::Floor => x.floor(),
                     Op::Trunc => x.trunc(),
@@ -610,6 +612,46 @@ float_impl!(f64, u64);
 // `complex_elements_match_numpy_rows` checks every complex row of those files bit for bit).
 
 type C<T> = num_complex::Complex<T>;
+
+/// The C library's inverse hyperbolic functions (accurate where Rust's formulas are not).
+trait LibmHyperbolic: Sized {
+    fn asinh_c(self) -> Self;
+    fn acosh_c(self) -> Self;
+    fn atanh_c(self) -> Self;
+}
+
+mod hyp {
+    #[link(name = "m")]
+    extern "C" {
+        pub fn asinh(x: f64) -> f64;
+        pub fn acosh(x: f64) -> f64;
+        pub fn atanh(x: f64) -> f64;
+        pub fn asinhf(x: f32) -> f32;
+        pub fn acoshf(x: f32) -> f32;
+        pub fn atanhf(x: f32) -> f32;
+    }
+}
+
+macro_rules! libm_hyperbolic {
+    ($t:ty, $asinh:ident, $acosh:ident, $atanh:ident) => {
+        impl LibmHyperbolic for $t {
+            fn asinh_c(self) -> Self {
+                // SAFETY: pure C math functions of one float.
+                unsafe { hyp::$asinh(self) }
+            }
+            fn acosh_c(self) -> Self {
+                // SAFETY: as above.
+                unsafe { hyp::$acosh(self) }
+            }
+            fn atanh_c(self) -> Self {
+                // SAFETY: as above.
+                unsafe { hyp::$atanh(self) }
+            }
+        }
+    };
+}
+libm_hyperbolic!(f64, asinh, acosh, atanh);
+libm_hyperbolic!(f32, asinhf, acoshf, atanhf);
 
 /// The C library's complex functions: NumPy's `npy_cexp`, `npy_csqrt`, ... call them (glibc
 /// here), so on the same platform they reproduce NumPy bit for bit. ndexpr computes its own, so
