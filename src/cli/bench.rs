@@ -74,6 +74,8 @@ struct Report {
     copy: Vec<f64>,
     ndexpr_temp: usize,
     naive_temp: usize,
+    /// Bytes the expression reads and writes (logical elements, not cache lines).
+    bytes: usize,
 }
 
 fn median(v: &[f64]) -> f64 {
@@ -226,6 +228,7 @@ fn run_one(case: &Case, args: &BenchArgs) -> Result<Report, String> {
         copy: vec![],
         ndexpr_temp: reg_bytes * vm::BLOCK * threads,
         naive_temp: reg_bytes * n,
+        bytes,
     };
     let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
     for _ in 0..args.repeat.max(1) {
@@ -275,13 +278,14 @@ fn json(r: &Report) -> String {
 
 fn table(reports: &[Report]) {
     println!(
-        "{:<22} {:>6} {:>12} {:>5} {:>10} {:>10} {:>10} {:>10} {:>8} {:>9} {:>9} {:>12} {:>12}",
+        "{:<22} {:>6} {:>12} {:>5} {:>10} {:>10} {:>7} {:>10} {:>10} {:>8} {:>9} {:>9} {:>12} {:>12}",
         "expression",
         "dtype",
         "shape",
         "step",
         "ndexpr ms",
         "min ms",
+        "GB/s",
         "naive ms",
         "inplace",
         "copy ms",
@@ -299,13 +303,14 @@ fn table(reports: &[Report]) {
         );
         let shape: Vec<String> = r.shape.iter().map(|d| d.to_string()).collect();
         println!(
-            "{:<22} {:>6} {:>12} {:>5} {:>10.3} {:>10.3} {:>10.3} {:>10.3} {:>8.3} {:>8.2}x {:>8.0}% {:>12} {:>12}",
+            "{:<22} {:>6} {:>12} {:>5} {:>10.3} {:>10.3} {:>7.1} {:>10.3} {:>10.3} {:>8.3} {:>8.2}x {:>8.0}% {:>12} {:>12}",
             r.expr,
             r.dtype.short_name(),
             shape.join("x"),
             r.step,
             nd,
             min(&r.ndexpr),
+            r.bytes as f64 / (nd * 1e6),
             nv,
             ip,
             cp,
