@@ -1,0 +1,859 @@
+//! `ndexpr._ndexpr`: the native half of the Python package.
+//!
+//! It turns Python values into ndexpr operands (NumPy arrays read in place when that is safe,
+//! converted by NumPy when it is not), compiles through a small cache, runs with the GIL
+//! released, and maps ndexpr's errors to Python exceptions. The numexpr-style API (frame lookup,
+//! `re_evaluate`, `NumExpr`) lives in `ndexpr/__init__.py` on top of it.
+
+use ndarray::{Axis, IxDyn, RawArrayView, RawArrayViewMut, ShapeBuilder};
+use ndexpr::types::{can_cast, Casting};
+use ndexpr::vm::plan::broadcast_shapes;
+use ndexpr::{
+    Array, ArrayMut, ArrayRef, DType, Error as NdError, ErrorKind, Expr, PyValue, Scalar,
+    Signature, Var, Vars,
+};
+use num_complex::{Complex32, Complex64};
+use numpy::PyUntypedArrayMethods;
+use numpy::{npyffi, PyArray, PyArrayDescr, PyArrayDescrMethods, PyUntypedArray};
+use pyo3::exceptions::{
+    PyKeyError, PyOverflowError, PyRuntimeError, PySyntaxError, PyTypeError, PyValueError,
+};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBool, PyComplex, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+/// An ndexpr error as the Python exception numexpr users expect; the message is the caret
+/// diagnostic.
+fn py_err(e: &NdError) -> PyErr {
+    let msg = e.to_string();
+    match e.kind() {
+        ErrorKind::Syntax | ErrorKind::Limit => PySyntaxError::new_err(msg),
+        ErrorKind::UnknownVariable => PyKeyError::new_err(msg),
+        ErrorKind::UnknownFunction | ErrorKind::Arity | ErrorKind::Type => {
+            PyTypeError::new_err(msg)
+        }
+        ErrorKind::Value | ErrorKind::Shape | ErrorKind::Output => PyValueError::new_err(msg),
+        ErrorKind::Internal => PyRuntimeError::new_err(msg),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// NumPy helpers
+
+fn numpy(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
+    static NUMPY: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+    NUMPY
+        .get_or_try_init(py, || py.import("numpy").map(|m| m.unbind()))
+        .map(|m| m.bind(py))
+}
+
+fn numpy_generic(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    static GENERIC: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+    GENERIC.import(py, "numpy", "generic")
+}
+
+/// The ndexpr dtype of a NumPy dtype, whatever its byte order; `None` for the dtypes ndexpr does
+/// not compute with (object, strings, datetimes, structured, longdouble, ...).
+fn dtype_of(descr: &Bound<'_, PyArrayDescr>) -> Option<DType> {
+    if descr.has_fields() || descr.has_subarray() {
+        return None;
+    }
+    let size = descr.itemsize();
+    // NumPy's type numbers: BOOL 0, BYTE..ULONGLONG 1..10 (odd signed, even unsigned), FLOAT 11,
+    // DOUBLE 12, CFLOAT 14, CDOUBLE 15, HALF 23. The size tells the integer width apart.
+    Some(match (descr.num(), size) {
+        (0, 1) => DType::Bool,
+        (n @ 1..=10, _) => {
+            let signed = n % 2 == 1;
+            match (signed, size) {
+                (true, 1) => DType::I8,
+                (true, 2) => DType::I16,
+                (true, 4) => DType::I32,
+                (true, 8) => DType::I64,
+                (false, 1) => DType::U8,
+                (false, 2) => DType::U16,
+                (false, 4) => DType::U32,
+                (false, 8) => DType::U64,
+                _ => return None,
+            }
+        }
+        (23, 2) => DType::F16,
+        (11, 4) => DType::F32,
+        (12, 8) => DType::F64,
+        (14, 8) => DType::C64,
+        (15, 16) => DType::C128,
+        _ => return None,
+    })
+}
+
+fn parse_dtype(name: &str) -> PyResult<DType> {
+    // NumPy's spelling first ("int8" is int8, "i8" would be NumPy's int64: callers pass
+    // `np.dtype(x).name`, so only full names reach here in practice).
+    DType::ALL
+        .into_iter()
+        .find(|d| d.name() == name)
+        .or_else(|| DType::from_name(name))
+        .ok_or_else(|| PyTypeError::new_err(format!("ndexpr does not support dtype {name}")))
+}
+
+fn casting_name(casting: Casting) -> &'static str {
+    match casting {
+        Casting::No => "no",
+        Casting::Equiv => "equiv",
+        Casting::Safe => "safe",
+        Casting::SameKind => "same_kind",
+        Casting::Unsafe => "unsafe",
+    }
+}
+
+fn parse_casting(casting: &str) -> PyResult<Casting> {
+    Ok(match casting {
+        "no" => Casting::No,
+        "equiv" => Casting::Equiv,
+        "safe" => Casting::Safe,
+        "same_kind" => Casting::SameKind,
+        "unsafe" => Casting::Unsafe,
+        _ => {
+            return Err(PyValueError::new_err(format!(
+                "casting must be one of 'no', 'equiv', 'safe', 'same_kind', or 'unsafe' \
+                 (got {casting:?})"
+            )))
+        }
+    })
+}
+
+/// The layout of a NumPy array, read from its C struct.
+struct Layout {
+    ptr: *mut u8,
+    shape: Vec<usize>,
+    strides: Vec<isize>,
+}
+
+fn layout(a: &Bound<'_, PyUntypedArray>) -> Layout {
+    // SAFETY: `a` is a live ndarray (checked by the cast that produced it); its fields are read
+    // while the GIL is held.
+    let ptr = unsafe { (*npyffi::_PyArray_GET_ITEM_DATA(a.as_array_ptr())).data as *mut u8 };
+    Layout {
+        ptr,
+        shape: a.shape().to_vec(),
+        strides: a.strides().to_vec(),
+    }
+}
+
+/// Whether an array of this layout can be read in place as `size`-byte elements: data aligned
+/// for the element type and every stride (of an axis longer than 1) a multiple of the size.
+/// rust-numpy's `as_array()` would silently truncate other strides; such arrays are copied.
+fn is_well_formed(l: &Layout, size: usize, align: usize) -> bool {
+    let empty = l.shape.contains(&0);
+    !l.ptr.is_null()
+        && (empty || (l.ptr as usize) % align == 0)
+        && l.shape
+            .iter()
+            .zip(&l.strides)
+            .all(|(&n, &s)| n <= 1 || empty || s % size as isize == 0)
+}
+
+/// Whether no two elements of the layout share memory (sufficient test: sorted by stride, each
+/// axis steps over everything the smaller ones span). Outputs must pass it.
+fn has_no_internal_overlap(l: &Layout, size: usize) -> bool {
+    if l.shape.contains(&0) {
+        return true;
+    }
+    let mut axes: Vec<(usize, usize)> = l
+        .shape
+        .iter()
+        .zip(&l.strides)
+        .filter(|(&n, _)| n > 1)
+        .map(|(&n, &s)| (s.unsigned_abs(), n))
+        .collect();
+    axes.sort_unstable();
+    let mut span = size;
+    for (stride, n) in axes {
+        if stride < span {
+            return false;
+        }
+        span += stride * (n - 1);
+    }
+    true
+}
+
+/// Element strides with every axis made non-negative, the pointer moved to the lowest address,
+/// and the axes that were reversed; length-0/1 axes get stride 0.
+fn positive(l: &Layout, size: usize) -> (*mut u8, Vec<usize>, Vec<usize>) {
+    let empty = l.shape.contains(&0);
+    let mut ptr = l.ptr;
+    let mut strides = Vec::with_capacity(l.shape.len());
+    let mut inverted = Vec::new();
+    for (axis, (&n, &s)) in l.shape.iter().zip(&l.strides).enumerate() {
+        if n <= 1 || empty {
+            strides.push(0);
+        } else if s >= 0 {
+            strides.push(s as usize / size);
+        } else {
+            // SAFETY: the last element along this axis lies inside the array's allocation.
+            ptr = unsafe { ptr.offset(s * (n as isize - 1)) };
+            strides.push(s.unsigned_abs() / size);
+            inverted.push(axis);
+        }
+    }
+    (ptr, strides, inverted)
+}
+
+/// A read-only view of a NumPy array's memory.
+///
+/// SAFETY: the caller guarantees that the layout describes a live, well-formed (see
+/// [`is_well_formed`]) array of `T` that stays alive (a reference is held) for `'a`.
+unsafe fn view<'a, T>(l: &Layout) -> ndarray::ArrayViewD<'a, T> {
+    let (ptr, strides, inverted) = positive(l, std::mem::size_of::<T>());
+    let mut raw =
+        RawArrayView::from_shape_ptr(IxDyn(&l.shape).strides(IxDyn(&strides)), ptr as *const T);
+    for axis in inverted {
+        raw.invert_axis(Axis(axis));
+    }
+    raw.deref_into_view()
+}
+
+/// A mutable view of a NumPy array's memory.
+///
+/// SAFETY: as [`view`], and the array is writable without internal overlap. Read-only views of
+/// the same memory may exist (an input that is also the output): the VM accesses both through
+/// raw pointers only, reads each block before writing it, and goes through a temporary when the
+/// overlap is not exact, as `Expr::eval_in_place` does with the same two views.
+unsafe fn view_mut<'a, T>(l: &Layout) -> ndarray::ArrayViewMutD<'a, T> {
+    let (ptr, strides, inverted) = positive(l, std::mem::size_of::<T>());
+    let mut raw =
+        RawArrayViewMut::from_shape_ptr(IxDyn(&l.shape).strides(IxDyn(&strides)), ptr as *mut T);
+    for axis in inverted {
+        raw.invert_axis(Axis(axis));
+    }
+    raw.deref_into_view_mut()
+}
+
+macro_rules! by_dtype {
+    ($dt:expr, $t:ident => $body:expr) => {
+        match $dt {
+            DType::Bool => {
+                type $t = bool;
+                $body
+            }
+            DType::I8 => {
+                type $t = i8;
+                $body
+            }
+            DType::I16 => {
+                type $t = i16;
+                $body
+            }
+            DType::I32 => {
+                type $t = i32;
+                $body
+            }
+            DType::I64 => {
+                type $t = i64;
+                $body
+            }
+            DType::U8 => {
+                type $t = u8;
+                $body
+            }
+            DType::U16 => {
+                type $t = u16;
+                $body
+            }
+            DType::U32 => {
+                type $t = u32;
+                $body
+            }
+            DType::U64 => {
+                type $t = u64;
+                $body
+            }
+            DType::F16 => {
+                type $t = half::f16;
+                $body
+            }
+            DType::F32 => {
+                type $t = f32;
+                $body
+            }
+            DType::F64 => {
+                type $t = f64;
+                $body
+            }
+            DType::C64 => {
+                type $t = Complex32;
+                $body
+            }
+            DType::C128 => {
+                type $t = Complex64;
+                $body
+            }
+        }
+    };
+}
+
+fn align_of(dt: DType) -> usize {
+    by_dtype!(dt, T => std::mem::align_of::<T>())
+}
+
+/// SAFETY: as [`view`], for an array of dtype `dt`.
+unsafe fn array_ref<'a>(dt: DType, l: &Layout) -> ArrayRef<'a> {
+    by_dtype!(dt, T => ArrayRef::from(view::<T>(l)))
+}
+
+/// SAFETY: as [`view_mut`], for an array of dtype `dt`.
+unsafe fn array_mut<'a>(dt: DType, l: &Layout) -> ArrayMut<'a> {
+    by_dtype!(dt, T => ArrayMut::from(view_mut::<T>(l)))
+}
+
+/// The one element at `ptr` (native byte order, any alignment).
+///
+/// SAFETY: `ptr` points to `dt.size()` readable bytes.
+unsafe fn read_scalar(dt: DType, ptr: *const u8) -> Scalar {
+    use std::ptr::read_unaligned as rd;
+    match dt {
+        // A NumPy bool byte may hold any value: anything non-zero is true.
+        DType::Bool => Scalar::Bool(rd(ptr) != 0),
+        DType::I8 => Scalar::I8(rd(ptr as *const i8)),
+        DType::I16 => Scalar::I16(rd(ptr as *const i16)),
+        DType::I32 => Scalar::I32(rd(ptr as *const i32)),
+        DType::I64 => Scalar::I64(rd(ptr as *const i64)),
+        DType::U8 => Scalar::U8(rd(ptr)),
+        DType::U16 => Scalar::U16(rd(ptr as *const u16)),
+        DType::U32 => Scalar::U32(rd(ptr as *const u32)),
+        DType::U64 => Scalar::U64(rd(ptr as *const u64)),
+        DType::F16 => Scalar::F16(rd(ptr as *const half::f16)),
+        DType::F32 => Scalar::F32(rd(ptr as *const f32)),
+        DType::F64 => Scalar::F64(rd(ptr as *const f64)),
+        DType::C64 => Scalar::C64(rd(ptr as *const Complex32)),
+        DType::C128 => Scalar::C128(rd(ptr as *const Complex64)),
+    }
+}
+
+fn to_numpy(py: Python<'_>, a: Array) -> Bound<'_, PyAny> {
+    macro_rules! wrap {
+        ($($var:ident),*) => {
+            match a { $(Array::$var(x) => PyArray::from_owned_array(py, x).into_any(),)* }
+        };
+    }
+    wrap!(Bool, I8, I16, I32, I64, U8, U16, U32, U64, F16, F32, F64, C64, C128)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Operands
+
+/// Python values made into ndexpr variables, with the objects that must outlive the views.
+struct Operands<'py> {
+    vars: Vars<'py>,
+    /// Arrays NumPy made for us (converted copies, `np.asarray` of lists and scalars): the views
+    /// in `vars` point into them.
+    _keep: Vec<Bound<'py, PyAny>>,
+    /// Data pointer, shape and dtype of each array operand, to find outputs that alias one.
+    arrays: Vec<(String, Vec<usize>)>,
+}
+
+fn unsupported(name: &str, what: &str) -> PyErr {
+    PyTypeError::new_err(format!(
+        "variable `{name}` has unsupported type {what}: ndexpr computes with bool, int8..int64, \
+         uint8..uint64, float16, float32, float64, complex64 and complex128"
+    ))
+}
+
+/// Converts an array NumPy's memory can't be read in place from (big-endian, unaligned, byte
+/// strides that are not a multiple of the item size) into a native, aligned, C-ordered copy.
+fn native_copy<'py>(a: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let py = a.py();
+    let dtype = a.getattr("dtype")?.call_method1("newbyteorder", ("=",))?;
+    numpy(py)?.call_method1("ascontiguousarray", (a, dtype))
+}
+
+impl<'py> Operands<'py> {
+    fn new(
+        py: Python<'py>,
+        names: &Bound<'py, PyList>,
+        values: &Bound<'py, PyList>,
+    ) -> PyResult<Self> {
+        if names.len() != values.len() {
+            return Err(PyValueError::new_err("names and values differ in length"));
+        }
+        let mut ops = Operands {
+            vars: Vars::new(),
+            _keep: Vec::new(),
+            arrays: Vec::new(),
+        };
+        for (name, value) in names.iter().zip(values.iter()) {
+            let name: String = name.extract()?;
+            ops.add(py, &name, value)?;
+        }
+        Ok(ops)
+    }
+
+    fn add(&mut self, py: Python<'py>, name: &str, value: Bound<'py, PyAny>) -> PyResult<()> {
+        if let Ok(array) = value.cast::<PyUntypedArray>() {
+            return self.add_array(py, name, array.clone());
+        }
+        // NumPy scalars first: np.float64 and np.complex128 are also Python floats/complexes,
+        // but they are strong (they keep their dtype).
+        if value.is_instance(numpy_generic(py)?)? {
+            let array = numpy(py)?.call_method1("asarray", (&value,))?;
+            return self.add_array(py, name, array.cast_into::<PyUntypedArray>()?);
+        }
+        let literal = if let Ok(b) = value.cast::<PyBool>() {
+            PyValue::Bool(b.is_true())
+        } else if let Ok(i) = value.cast::<PyInt>() {
+            PyValue::Int(i.extract::<i128>().map_err(|_| {
+                PyOverflowError::new_err(format!(
+                    "variable `{name}`: Python integer {i} is too large for any NumPy dtype"
+                ))
+            })?)
+        } else if let Ok(f) = value.cast::<PyFloat>() {
+            PyValue::Float(f.value())
+        } else if let Ok(c) = value.cast::<PyComplex>() {
+            PyValue::Complex(Complex64::new(c.real(), c.imag()))
+        } else {
+            // Lists, tuples, objects with __array__ ...: whatever NumPy makes of them.
+            if value.is_instance_of::<PyString>() || value.is_none() {
+                return Err(unsupported(name, &value.get_type().name()?.to_string()));
+            }
+            let array = numpy(py)?.call_method1("asarray", (&value,))?;
+            let array = array.cast_into::<PyUntypedArray>()?;
+            return self.add_array(py, name, array);
+        };
+        self.vars.insert(name, Var::Literal(literal));
+        Ok(())
+    }
+
+    fn add_array(
+        &mut self,
+        py: Python<'py>,
+        name: &str,
+        array: Bound<'py, PyUntypedArray>,
+    ) -> PyResult<()> {
+        let descr = array.dtype();
+        let Some(dt) = dtype_of(&descr) else {
+            return Err(unsupported(name, &format!("dtype {}", descr.str()?)));
+        };
+        let l = layout(&array);
+        let native = descr.is_native_byteorder() != Some(false);
+        if !native || !is_well_formed(&l, dt.size(), align_of(dt)) {
+            let copy = native_copy(array.as_any())?.cast_into::<PyUntypedArray>()?;
+            let l = layout(&copy);
+            debug_assert!(is_well_formed(&l, dt.size(), align_of(dt)));
+            self.push_array(name, dt, l, copy.into_any());
+            return Ok(());
+        }
+        let _ = py;
+        self.push_array(name, dt, l, array.into_any());
+        Ok(())
+    }
+
+    fn push_array(&mut self, name: &str, dt: DType, l: Layout, keep: Bound<'py, PyAny>) {
+        let var = if l.shape.is_empty() {
+            // A 0-d array or NumPy scalar: a strong scalar, loaded once.
+            // SAFETY: a 0-d array holds one element of `dt.size()` bytes at its data pointer.
+            Var::Scalar(unsafe { read_scalar(dt, l.ptr) })
+        } else {
+            // SAFETY: `l` describes `keep`, a live native, aligned array of `dt` whose strides
+            // are multiples of the item size (checked or made so by the caller); `keep` is held
+            // in `self`, which outlives every use of the view.
+            Var::Array(unsafe { array_ref(dt, &l) })
+        };
+        self.arrays.push((name.to_string(), l.shape.clone()));
+        self.vars.insert(name, var);
+        self._keep.push(keep);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Compilation cache
+
+type Key = (String, Signature);
+const CACHE_CAPACITY: usize = 256;
+
+struct Cache {
+    map: HashMap<Key, (Expr, u64)>,
+    tick: u64,
+}
+
+static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
+
+fn cache_get(key: &Key) -> Option<Expr> {
+    let mut guard = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    let cache = guard.as_mut()?;
+    cache.tick += 1;
+    let tick = cache.tick;
+    cache.map.get_mut(key).map(|(e, used)| {
+        *used = tick;
+        e.clone()
+    })
+}
+
+fn cache_put(key: Key, expr: Expr) {
+    let mut guard = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    let cache = guard.get_or_insert_with(|| Cache {
+        map: HashMap::new(),
+        tick: 0,
+    });
+    if cache.map.len() >= CACHE_CAPACITY && !cache.map.contains_key(&key) {
+        if let Some(oldest) = cache
+            .map
+            .iter()
+            .min_by_key(|(_, (_, used))| *used)
+            .map(|(k, _)| k.clone())
+        {
+            cache.map.remove(&oldest);
+        }
+    }
+    cache.tick += 1;
+    let tick = cache.tick;
+    cache.map.insert(key, (expr, tick));
+}
+
+/// Compiles (or finds in the cache) `ex` for the signature of `vars`; no GIL needed.
+fn compile_cached(ex: &str, signature: Signature) -> Result<Expr, NdError> {
+    let key = (ex.to_string(), signature);
+    if let Some(expr) = cache_get(&key) {
+        return Ok(expr);
+    }
+    let expr = Expr::compile(&key.0, &key.1)?;
+    cache_put(key, expr.clone());
+    Ok(expr)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running
+
+/// Runs `expr` over `ops`: into a new array (order 'K'/'A': C, or Fortran when every input is;
+/// 'C' and 'F' as asked), or into `out` (cast from the result's dtype by `casting`). Returns the
+/// result (`out` itself when given).
+fn run<'py>(
+    py: Python<'py>,
+    expr: &Expr,
+    ops: &Operands<'py>,
+    out: Option<Bound<'py, PyAny>>,
+    order: &str,
+    casting: &str,
+) -> PyResult<Bound<'py, PyAny>> {
+    let casting = parse_casting(casting)?;
+    let order = match order {
+        "K" | "k" => 'K',
+        "A" | "a" => 'A',
+        "C" | "c" => 'C',
+        "F" | "f" => 'F',
+        _ => {
+            return Err(PyValueError::new_err(format!(
+                "order must be one of 'C', 'F', 'A', or 'K' (got {order:?})"
+            )))
+        }
+    };
+    let rdt = expr.dtype();
+    let vars = &ops.vars;
+    let Some(out) = out else {
+        if order == 'C' || order == 'F' {
+            let shapes: Vec<(&str, &[usize])> = ops
+                .arrays
+                .iter()
+                .map(|(n, s)| (n.as_str(), s.as_slice()))
+                .collect();
+            // A shape error is left to the evaluation, which reports it with the expression.
+            if let Ok(shape) = broadcast_shapes(&shapes) {
+                if shape.iter().filter(|&&n| n > 1).count() > 1 {
+                    let fresh = numpy(py)?.call_method(
+                        "empty",
+                        (PyTuple::new(py, &shape)?,),
+                        Some(
+                            &[("dtype", rdt.name()), ("order", &order.to_string())]
+                                .into_py_dict(py)?,
+                        ),
+                    )?;
+                    eval_into_array(py, expr, vars, &fresh, rdt)?;
+                    return Ok(fresh);
+                }
+            }
+        }
+        let result = py.detach(|| expr.eval(vars)).map_err(|e| py_err(&e))?;
+        return Ok(to_numpy(py, result));
+    };
+
+    let Ok(out_array) = out.cast::<PyUntypedArray>() else {
+        return Err(PyTypeError::new_err(format!(
+            "out must be a NumPy array, not {}",
+            out.get_type().name()?
+        )));
+    };
+    // SAFETY: reading the flags of a live array under the GIL.
+    let flags = unsafe { (*npyffi::_PyArray_GET_ITEM_DATA(out_array.as_array_ptr())).flags };
+    if flags & npyffi::NPY_ARRAY_WRITEABLE == 0 {
+        return Err(PyValueError::new_err(
+            "output array is read-only (out must be a writable array; np.broadcast_to and \
+             other read-only views cannot be written)",
+        ));
+    }
+    let descr = out_array.dtype();
+    let odt = dtype_of(&descr).filter(|_| descr.is_native_byteorder() != Some(false));
+    let allowed = match odt {
+        Some(odt) => can_cast(rdt, odt, casting),
+        None => {
+            let np = numpy(py)?;
+            np.call_method1("can_cast", (rdt.name(), &descr, casting_name(casting)))?
+                .extract::<bool>()?
+        }
+    };
+    if !allowed {
+        return Err(PyTypeError::new_err(format!(
+            "cannot cast the result of `{}` from dtype('{}') to out's dtype {} with casting rule \
+             '{}'",
+            expr.source(),
+            rdt.name(),
+            descr.repr()?,
+            casting_name(casting)
+        )));
+    }
+    let l = layout(out_array);
+    let direct = odt == Some(rdt)
+        && is_well_formed(&l, rdt.size(), align_of(rdt))
+        && has_no_internal_overlap(&l, rdt.size());
+    if direct {
+        // SAFETY: `out` is a live, writable, native, aligned array of the result's dtype with
+        // strides that are multiples of the item size and no internal overlap; the caller holds
+        // it for the whole call. Input views of the same memory are allowed (see `view_mut`).
+        let view = unsafe { array_mut(rdt, &l) };
+        py.detach(|| expr.eval_into(vars, view))
+            .map_err(|e| py_err(&e))?;
+        return Ok(out);
+    }
+    // Another dtype, or an output that can't be written in place (big-endian, unaligned,
+    // overlapping itself): evaluate into a temporary of out's shape, then let NumPy cast.
+    let np = numpy(py)?;
+    let shape = PyTuple::new(py, out_array.shape())?;
+    let tmp = np.call_method1("empty", (shape, rdt.name()))?;
+    eval_into_array(py, expr, vars, &tmp, rdt)?;
+    np.call_method(
+        "copyto",
+        (&out, &tmp),
+        Some(&[("casting", "unsafe")].into_py_dict(py)?),
+    )?;
+    Ok(out)
+}
+
+/// Evaluates into `fresh`, a new well-formed array of dtype `dt` allocated by NumPy.
+fn eval_into_array(
+    py: Python<'_>,
+    expr: &Expr,
+    vars: &Vars<'_>,
+    fresh: &Bound<'_, PyAny>,
+    dt: DType,
+) -> PyResult<()> {
+    let l = layout(fresh.cast::<PyUntypedArray>()?);
+    // SAFETY: `fresh` is a new, writable, aligned, native array of `dt` owned by the caller for
+    // the whole call, aliasing nothing.
+    let view = unsafe { array_mut(dt, &l) };
+    py.detach(|| expr.eval_into(vars, view))
+        .map_err(|e| py_err(&e))
+}
+
+use pyo3::types::IntoPyDict;
+
+// ---------------------------------------------------------------------------------------------
+// Python API
+
+/// A compiled expression: compiled for variable dtypes, run with `run(values, ...)`.
+#[pyclass(frozen, module = "ndexpr._ndexpr")]
+struct Compiled {
+    expr: Expr,
+    /// Names, in the order `run` takes values.
+    names: Vec<String>,
+}
+
+#[pymethods]
+impl Compiled {
+    /// Compiles `ex` for array variables of the given dtypes: `signature` is a list of
+    /// `(name, dtype name)` pairs, the order in which `run` takes its values.
+    #[new]
+    fn new(py: Python<'_>, ex: &str, signature: Vec<(String, String)>) -> PyResult<Compiled> {
+        let mut sig = Signature::new();
+        for (name, dtype) in &signature {
+            sig = sig.array(name, parse_dtype(dtype)?);
+        }
+        let ex_owned = ex.to_string();
+        let expr = py
+            .detach(|| compile_cached(&ex_owned, sig))
+            .map_err(|e| py_err(&e))?;
+        Ok(Compiled {
+            expr,
+            names: signature.into_iter().map(|(n, _)| n).collect(),
+        })
+    }
+
+    /// Evaluates with `values` in signature order.
+    #[pyo3(signature = (values, out=None, order="K", casting="safe"))]
+    fn run<'py>(
+        &self,
+        py: Python<'py>,
+        values: Bound<'py, PyList>,
+        out: Option<Bound<'py, PyAny>>,
+        order: &str,
+        casting: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let names = PyList::new(py, &self.names)?;
+        let ops = Operands::new(py, &names, &values)?;
+        run(py, &self.expr, &ops, out, order, casting)
+    }
+
+    /// The result's dtype name (`'float64'`, ...).
+    #[getter]
+    fn dtype(&self) -> &'static str {
+        self.expr.dtype().name()
+    }
+
+    #[getter]
+    fn source(&self) -> &str {
+        self.expr.source()
+    }
+
+    /// The names `run` takes values for, in order.
+    #[getter]
+    fn names(&self) -> Vec<String> {
+        self.names.clone()
+    }
+
+    /// The register bytecode, one instruction per line.
+    fn disassemble(&self) -> String {
+        self.expr.disassemble()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<ndexpr compiled {:?} -> {}>",
+            self.expr.source(),
+            self.expr.dtype()
+        )
+    }
+}
+
+/// Compiles `ex` for the given values (cached by source and variable dtypes; Python numbers are
+/// compiled in as weak literals), without evaluating.
+#[pyfunction]
+fn compile<'py>(
+    py: Python<'py>,
+    ex: &str,
+    names: Bound<'py, PyList>,
+    values: Bound<'py, PyList>,
+) -> PyResult<Compiled> {
+    let ops = Operands::new(py, &names, &values)?;
+    let sig = ops.vars.signature();
+    let expr = py
+        .detach(|| compile_cached(ex, sig))
+        .map_err(|e| py_err(&e))?;
+    Ok(Compiled {
+        expr,
+        names: names.extract()?,
+    })
+}
+
+/// Evaluates `ex` with `names[i]` bound to `values[i]`.
+#[pyfunction]
+#[pyo3(signature = (ex, names, values, out=None, order="K", casting="same_kind"))]
+fn evaluate<'py>(
+    py: Python<'py>,
+    ex: &str,
+    names: Bound<'py, PyList>,
+    values: Bound<'py, PyList>,
+    out: Option<Bound<'py, PyAny>>,
+    order: &str,
+    casting: &str,
+) -> PyResult<Bound<'py, PyAny>> {
+    let ops = Operands::new(py, &names, &values)?;
+    let sig = ops.vars.signature();
+    let expr = py
+        .detach(|| compile_cached(ex, sig))
+        .map_err(|e| py_err(&e))?;
+    run(py, &expr, &ops, out, order, casting)
+}
+
+/// The variables `ex` reads, in order of first use, each as `(name, start, end)` with the
+/// character offsets of its first occurrence. Raises `SyntaxError` for a malformed expression.
+#[pyfunction]
+fn variable_names(py: Python<'_>, ex: &str) -> PyResult<Vec<(String, usize, usize)>> {
+    let ex_owned = ex.to_string();
+    let ast = py
+        .detach(|| {
+            std::panic::catch_unwind(|| ndexpr::syntax::parse(&ex_owned)).unwrap_or_else(|_| {
+                Err(NdError::new(
+                    ErrorKind::Internal,
+                    "internal error while parsing",
+                ))
+            })
+        })
+        .map_err(|e| py_err(&e.with_source(ex)))?;
+    let mut found: Vec<(String, usize, usize)> = Vec::new();
+    let chars = |byte: usize| ex[..byte.min(ex.len())].chars().count();
+    let mut stack = vec![&ast];
+    // Depth-first, left to right: push children in reverse.
+    use ndexpr::syntax::ast::ExprKind;
+    while let Some(node) = stack.pop() {
+        match &node.kind {
+            ExprKind::Name(name) => {
+                if !found.iter().any(|(n, _, _)| n == name) {
+                    found.push((name.clone(), chars(node.span.start), chars(node.span.end)));
+                }
+            }
+            ExprKind::Unary { operand, .. } => stack.push(operand),
+            ExprKind::Binary { lhs, rhs, .. } => {
+                stack.push(rhs);
+                stack.push(lhs);
+            }
+            ExprKind::Call { args, kwargs, .. } => {
+                for kw in kwargs.iter().rev() {
+                    stack.push(&kw.value);
+                }
+                for arg in args.iter().rev() {
+                    stack.push(arg);
+                }
+            }
+            ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Imag(_) | ExprKind::Bool(_) => {}
+        }
+    }
+    Ok(found)
+}
+
+/// Sets the number of threads evaluations may use; returns the previous number.
+#[pyfunction]
+fn set_num_threads(n: i64) -> PyResult<usize> {
+    if n < 0 {
+        return Err(PyValueError::new_err(format!(
+            "the number of threads must be >= 0 (0 restores the default), got {n}"
+        )));
+    }
+    Ok(ndexpr::set_num_threads(n as usize))
+}
+
+/// The number of threads evaluations may use.
+#[pyfunction]
+fn get_num_threads() -> usize {
+    ndexpr::num_threads()
+}
+
+/// The instruction-set level the kernels run at (`sse2`, `avx2`, `avx512`, `neon`).
+#[pyfunction]
+fn isa() -> String {
+    ndexpr::kernels::isa().to_string()
+}
+
+#[pymodule]
+fn _ndexpr(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Compiled>()?;
+    m.add_function(wrap_pyfunction!(compile, m)?)?;
+    m.add_function(wrap_pyfunction!(evaluate, m)?)?;
+    m.add_function(wrap_pyfunction!(variable_names, m)?)?;
+    m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(isa, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
