@@ -286,18 +286,3 @@ fn compiled_expressions_are_shareable() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Expr>();
 }
-
-#[test]
-fn bool_squared_is_numpy_square() {
-    // NumPy 2.4.6: `np.array([True, False]) ** 2` is int8 (ndarray.__pow__ calls np.square),
-    // `** 3` is int64 (np.power with a weak int).
-    let sig = ndexpr::Signature::new().array("t", ndexpr::DType::Bool);
-    assert_eq!(
-        ndexpr::Expr::compile("t**2", &sig).unwrap().dtype(),
-        ndexpr::DType::I8
-    );
-    assert_eq!(
-        ndexpr::Expr::compile("t**3", &sig).unwrap().dtype(),
-        ndexpr::DType::I64
-    );
-}

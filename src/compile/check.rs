@@ -451,11 +451,6 @@ impl<'a> Checker<'a> {
             };
             return self.ufunc(op, &[(base, span)], span).map(Some);
         }
-        if d == DType::Bool && e == PyValue::Int(2) {
-            // fast_scalar_power again: `bool_array ** 2` is np.square, whose first loop bool
-            // casts to is int8 (`** 3` is np.power: int64).
-            return self.ufunc(Op::Square, &[(base, span)], span).map(Some);
-        }
         let PyValue::Int(k) = e else { return Ok(None) };
         let lp = types::resolve(Op::Power, &[Ty::Strong(d), e.ty()])
             .map_err(|m| type_rule_error(span, m))?;
