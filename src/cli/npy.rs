@@ -353,18 +353,7 @@ pub fn header_len(bytes: &[u8]) -> Result<((u8, u8), usize, usize), String> {
 /// NumPy does. Version 1.0 unless the header needs more than 65535 bytes (a shape of thousands
 /// of dimensions), then 2.0.
 pub fn header_bytes(dtype: DType, shape: &[usize]) -> Vec<u8> {
-    let shape_text = match shape {
-        [] => "()".to_string(),
-        [d] => format!("({d},)"),
-        _ => format!(
-            "({})",
-            shape
-                .iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
+    let shape_text = super::format::shape_tuple(shape);
     let dict = format!(
         "{{'descr': '{}', 'fortran_order': False, 'shape': {shape_text}, }}",
         descr(dtype)
