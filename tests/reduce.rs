@@ -490,7 +490,6 @@ fn check_all(dtype: DType, shape: &[usize], layout: Layout, seed: u64) {
             }
         };
     }
-    let n: usize = shape.iter().product();
     let nd = shape.len();
     // The storage, and a function of it giving the view to reduce.
     let (store_shape, fortran) = match layout {
@@ -517,7 +516,6 @@ fn check_all(dtype: DType, shape: &[usize], layout: Layout, seed: u64) {
         &store_shape,
         fortran,
     );
-    let _ = n;
     macro_rules! view_of {
         ($v:ident) => {{
             let mut v = $v;

@@ -121,14 +121,11 @@ impl<'a> Checker<'a> {
     pub fn check_root(&mut self, expr: &Expr) -> Result<NodeId> {
         // A reduction along an axis may stand only here, as the whole expression.
         if let ExprKind::Call {
-            func,
-            func_span,
-            args,
-            kwargs,
+            func, args, kwargs, ..
         } = &expr.kind
         {
             if let Some(kind) = ReduceKind::from_name(func) {
-                return self.reduction(kind, *func_span, args, kwargs, expr.span, true);
+                return self.reduction(kind, args, kwargs, expr.span, true);
             }
         }
         match self.check(expr)? {
@@ -214,7 +211,7 @@ impl<'a> Checker<'a> {
             } => {
                 if let Some(kind) = ReduceKind::from_name(func) {
                     return self
-                        .reduction(kind, *func_span, args, kwargs, span, false)
+                        .reduction(kind, args, kwargs, span, false)
                         .map(Value::Node);
                 }
                 if let Some(kw) = kwargs.first() {
@@ -320,7 +317,6 @@ impl<'a> Checker<'a> {
     fn reduction(
         &mut self,
         kind: ReduceKind,
-        func_span: Span,
         args: &[Expr],
         kwargs: &[crate::syntax::ast::Keyword],
         span: Span,
@@ -402,7 +398,6 @@ impl<'a> Checker<'a> {
         };
         let d = self.dag.dtype(arg);
         let (ty, out) = reduction_dtypes(kind, d);
-        let _ = func_span;
         let arg = self.dag.cast(arg, ty);
         let spec = Reduce {
             kind,
