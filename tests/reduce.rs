@@ -950,6 +950,30 @@ fn full_reductions_inside_expressions() {
 }
 
 #[test]
+fn powers_of_reductions_are_numpy_scalar_powers() {
+    // NumPy 2.4.6: ndarray.__pow__ takes fast_scalar_power (np.sqrt for `** 0.5`, np.square
+    // for `** 2`), a NumPy scalar's `**` is np.power. Values from C99 pow (F.9.4.4): pow(-inf,
+    // 0.5) = +inf, pow(-0, 0.5) = +0; np.sqrt gives NaN and -0.
+    let a = Array1::from(vec![f64::NEG_INFINITY, 3.0]);
+    let z = Array1::from(vec![-0.0f64]);
+    let t = Array1::from(vec![true, false]);
+    let v = Vars::new().with("a", &a).with("z", &z).with("t", &t);
+    let one = |src: &str| evaluate(src, &v).unwrap_or_else(|e| panic!("{src}: {e}"));
+    assert_eq!(one("min(a) ** 0.5").into_f64().unwrap()[[]], f64::INFINITY);
+    assert!(one("a ** 0.5").into_f64().unwrap()[[0]].is_nan());
+    let r = one("min(z) ** 0.5").into_f64().unwrap()[[]];
+    assert_eq!(r.to_bits(), 0.0f64.to_bits());
+    let r = one("z ** 0.5").into_f64().unwrap()[[0]];
+    assert_eq!(r.to_bits(), (-0.0f64).to_bits());
+    // bool: the array squares to int8, the scalar powers to int64 (as does `** 3`).
+    assert_eq!(one("t ** 2").dtype(), DType::I8);
+    assert_eq!(one("t ** 3").dtype(), DType::I64);
+    assert_eq!(one("any(t) ** 2").dtype(), DType::I64);
+    assert_eq!(one("(any(t) & all(t)) ** 2").dtype(), DType::I64);
+    assert_eq!(one("(t & any(t)) ** 2").dtype(), DType::I8);
+}
+
+#[test]
 fn shared_reductions_run_once() {
     let sig = ndexpr::Signature::new().array("a", DType::F64);
     let d = Expr::compile("(a - min(a)) / (max(a) - min(a))", &sig)

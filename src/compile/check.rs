@@ -4,7 +4,7 @@
 //! exponent is still known to be a Python literal.
 
 use super::functions;
-use super::ir::{Dag, NodeId};
+use super::ir::{Dag, Node, NodeId};
 use super::literal::{self, PyValue};
 use super::Signature;
 use crate::bytecode::{Op, Reduce, ReduceKind};
@@ -414,6 +414,26 @@ impl<'a> Checker<'a> {
     /// It also writes `x**2.0` as `square` (the correctly rounded result, which `pow` is within
     /// its error bound of) and integer powers by a non-negative literal as multiplications
     /// (identical modulo 2^n to NumPy's loop, which multiplies too).
+    /// Whether NumPy would hold this value as a scalar rather than an array: it is computed
+    /// from full reductions (and constants) alone. Array variables, 0-d ones included, are
+    /// arrays; NumPy's further rule that a ufunc of 0-d arrays returns a scalar is not modelled
+    /// (README, "Differences from NumPy").
+    fn is_numpy_scalar(&self, x: NodeId) -> bool {
+        fn walk(dag: &Dag, x: NodeId, seen_reduction: &mut bool) -> bool {
+            match dag.node(x) {
+                Node::Reduce { spec, .. } => {
+                    *seen_reduction = true;
+                    spec.axis.is_none()
+                }
+                Node::Const(_) => true,
+                Node::Input(_) | Node::ScalarVar(_) => false,
+                Node::Op { args, .. } => args.iter().all(|&a| walk(dag, a, seen_reduction)),
+            }
+        }
+        let mut seen_reduction = false;
+        walk(&self.dag, x, &mut seen_reduction) && seen_reduction
+    }
+
     fn power_shortcut(
         &mut self,
         base: Value,
@@ -424,6 +444,18 @@ impl<'a> Checker<'a> {
             return Ok(None);
         };
         let d = self.dag.dtype(x);
+        if self.is_numpy_scalar(x) {
+            // A value made only of full reductions is a NumPy scalar in NumPy, and scalars'
+            // `**` is np.power itself: `min(a) ** 0.5` is +inf for -inf where np.sqrt gives NaN,
+            // `any(t) ** 2` is int64. Only the integer power chain below keeps its values.
+            if d.is_float() || d.is_complex() || d == DType::Bool {
+                return Ok(None);
+            }
+        } else if d == DType::Bool && e == PyValue::Int(2) {
+            // fast_scalar_power on an array: `bool_array ** 2` is np.square, whose first loop
+            // bool casts to is int8 (`** 3` is np.power with a weak int: int64).
+            return self.ufunc(Op::Square, &[(base, span)], span).map(Some);
+        }
         if d.is_complex() {
             // NumPy 2's fast_scalar_power: Python int 2 and -1 and float 0.5 only; `z ** 1` and
             // `z ** 2.0` go through npy_cpow, whose zero and infinity signs differ.

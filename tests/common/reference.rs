@@ -1872,6 +1872,10 @@ impl Evaluator<'_, '_> {
                 if *op == BinaryOp::Pow {
                     if let (Val::Arr(base, _), Val::Lit(e)) = (&a, &b) {
                         let d = base.dtype();
+                        if d == DType::Bool && matches!(e, Py::Int(2)) {
+                            // NumPy 2.4.6: `np.array([True]) ** 2` is np.square's int8.
+                            return self.ufunc(Op::Square, vec![a]);
+                        }
                         if d.is_float() || d.is_complex() {
                             // NumPy 2's `fast_scalar_power` (ndarray.__pow__): a Python int
                             // exponent 2 or -1, or a Python float 0.5, on a float array.
