@@ -121,6 +121,98 @@ ops! {
     Copy = "copy", 1;
 }
 
+/// A reduction: folds every value of a program's result (or each run along one axis) into one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ReduceKind {
+    Sum,
+    Prod,
+    Mean,
+    Min,
+    Max,
+    Any,
+    All,
+    ArgMin,
+    ArgMax,
+}
+
+impl ReduceKind {
+    pub const ALL: &'static [ReduceKind] = &[
+        ReduceKind::Sum,
+        ReduceKind::Prod,
+        ReduceKind::Mean,
+        ReduceKind::Min,
+        ReduceKind::Max,
+        ReduceKind::Any,
+        ReduceKind::All,
+        ReduceKind::ArgMin,
+        ReduceKind::ArgMax,
+    ];
+
+    /// The function name in expressions (numexpr's and NumPy's spelling).
+    pub fn name(self) -> &'static str {
+        match self {
+            ReduceKind::Sum => "sum",
+            ReduceKind::Prod => "prod",
+            ReduceKind::Mean => "mean",
+            ReduceKind::Min => "min",
+            ReduceKind::Max => "max",
+            ReduceKind::Any => "any",
+            ReduceKind::All => "all",
+            ReduceKind::ArgMin => "argmin",
+            ReduceKind::ArgMax => "argmax",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<ReduceKind> {
+        ReduceKind::ALL.iter().copied().find(|k| k.name() == name)
+    }
+
+    /// The name of the ufunc NumPy reduces with, for its error messages.
+    pub fn ufunc_name(self) -> &'static str {
+        match self {
+            ReduceKind::Min => "minimum",
+            ReduceKind::Max => "maximum",
+            other => other.name(),
+        }
+    }
+
+    /// Whether an empty reduction has a value (NumPy's identity); `min`, `max`, `argmin` and
+    /// `argmax` of nothing are errors.
+    pub fn has_identity(self) -> bool {
+        !matches!(
+            self,
+            ReduceKind::Min | ReduceKind::Max | ReduceKind::ArgMin | ReduceKind::ArgMax
+        )
+    }
+}
+
+/// The terminal step of a reduction program: the body computes the values (of dtype `ty`, the
+/// dtype the reduction accumulates in) and the VM folds them instead of writing them out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Reduce {
+    pub kind: ReduceKind,
+    /// The dtype of the values and of the accumulation (int64 for small ints' sums, float32
+    /// for float16's, float64 for integer means, bool for `any`/`all`).
+    pub ty: DType,
+    /// The result dtype (`ty`, or float16 when float16 values were accumulated in float32,
+    /// int64 for `argmin`/`argmax`).
+    pub out: DType,
+    /// `None`: every element. Otherwise the axis as written (negative counts from the end),
+    /// checked against the operands' dimension at evaluation.
+    pub axis: Option<i64>,
+    /// Where the axis was written, for errors found at evaluation.
+    pub axis_span: crate::error::Span,
+}
+
+/// A full reduction inside a larger expression: evaluated in a pass of its own before the
+/// program that reads its result from scalar slot `slot`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubReduction {
+    pub slot: u16,
+    /// A program whose `reduce` is a full reduction.
+    pub program: Program,
+}
+
 /// Where an instruction reads an operand from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Operand {
@@ -207,7 +299,13 @@ pub struct Program {
     pub registers: Vec<DType>,
     /// The register holding the result after the last body instruction.
     pub result: u16,
+    /// The dtype of the program's value: the result register's, or the reduction's result.
     pub result_dtype: DType,
+    /// Full reductions to evaluate (each a program of its own, in order) before the prologue,
+    /// into the scalar slots the program reads them from.
+    pub reductions: Vec<SubReduction>,
+    /// When set, the result register is folded by this reduction rather than written out.
+    pub reduce: Option<Reduce>,
 }
 
 impl Program {
@@ -231,8 +329,18 @@ impl Program {
     /// The readable text form, one instruction a line: `r0 = multiply.f64 a, 2.0`, ending with
     /// `ret r0`. Casts read `cast.i32.f64` (from, to); ops whose output dtype differs from the
     /// operands' (comparisons, `isnan`, `real`, ...) show it after an arrow: `less.f64->bool`.
+    ///
+    /// A reduction's pass is printed first as `s1 <- { ... }`, its program indented, ending with
+    /// `ret sum.f64 r0` (or `ret mean.i64->f64 r0, axis=-1`).
     pub fn disassemble(&self) -> String {
         let mut text = String::new();
+        for sub in &self.reductions {
+            let _ = writeln!(text, "s{} <- {{", sub.slot);
+            for line in sub.program.disassemble().lines() {
+                let _ = writeln!(text, "    {line}");
+            }
+            let _ = writeln!(text, "}}");
+        }
         for instr in self.prologue.iter().chain(&self.body) {
             let dst = match instr.dst {
                 Dest::Reg(r) => format!("r{r}"),
@@ -253,7 +361,20 @@ impl Program {
             let args: Vec<String> = instr.args.iter().map(|a| self.operand_text(a)).collect();
             let _ = writeln!(text, "{dst} = {mnemonic} {}", args.join(", "));
         }
-        let _ = writeln!(text, "ret r{}", self.result);
+        match &self.reduce {
+            None => {
+                let _ = writeln!(text, "ret r{}", self.result);
+            }
+            Some(r) => {
+                let ty = if r.out == r.ty {
+                    r.ty.short_name().to_string()
+                } else {
+                    format!("{}->{}", r.ty.short_name(), r.out.short_name())
+                };
+                let axis = r.axis.map(|a| format!(", axis={a}")).unwrap_or_default();
+                let _ = writeln!(text, "ret {}.{ty} r{}{axis}", r.kind.name(), self.result);
+            }
+        }
         text
     }
 }

@@ -119,12 +119,18 @@ fn operand_dtype(op: Op, ty: DType, k: usize) -> DType {
 }
 
 /// Runs `kernel` over fresh copies of `args` (length-1 buffers where the mask says scalar);
-/// with `in_place`, the output is written over operand 0 (same dtype, vector operand only).
-fn run(kernel: KernelFn, n: usize, out: DType, args: &[Vec<u128>], in_place: bool) -> Vec<u8> {
+/// with `in_place = Some(k)`, the output is written over operand k (same dtype, vector operand).
+fn run(
+    kernel: KernelFn,
+    n: usize,
+    out: DType,
+    args: &[Vec<u128>],
+    in_place: Option<usize>,
+) -> Vec<u8> {
     let mut args: Vec<Vec<u128>> = args.to_vec();
     let mut dst = vec![0u128; (n * out.size()).div_ceil(16) + 1];
-    let dst_ptr = if in_place {
-        args[0].as_mut_ptr() as *mut u8
+    let dst_ptr = if let Some(k) = in_place {
+        args[k].as_mut_ptr() as *mut u8
     } else {
         dst.as_mut_ptr() as *mut u8
     };
@@ -133,10 +139,10 @@ fn run(kernel: KernelFn, n: usize, out: DType, args: &[Vec<u128>], in_place: boo
         ptrs[k] = a.as_ptr() as *const u8;
     }
     // SAFETY: every operand buffer holds n elements of its dtype (or 1 when scalar), aligned
-    // to 16 bytes; dst holds n outputs, or is operand 0 itself (same dtype and length).
+    // to 16 bytes; dst holds n outputs, or is operand k itself (same dtype and length).
     unsafe { kernel(n, dst_ptr, &ptrs) };
-    let bytes = if in_place {
-        as_bytes(&args[0]).to_vec()
+    let bytes = if let Some(k) = in_place {
+        as_bytes(&args[k]).to_vec()
     } else {
         as_bytes(&dst).to_vec()
     };
@@ -173,15 +179,18 @@ fn every_level_matches_the_baseline_bit_for_bit() {
                                 buffer(&mut rng, operand_dtype(op, ty, k), len)
                             })
                             .collect();
-                        let want = run(base, n, out, &args, false);
-                        let in_place_ok = mask & 1 == 0 && operand_dtype(op, ty, 0) == out;
+                        let want = run(base, n, out, &args, None);
+                        // Operands the output may overwrite: vector ones of the output dtype.
+                        let in_place: Vec<usize> = (0..op.arity())
+                            .filter(|&k| mask & (1 << k) == 0 && operand_dtype(op, ty, k) == out)
+                            .collect();
                         for &(level, table) in &levels {
                             let kernel = table(op, ty, out, mask).unwrap_or_else(|| {
                                 panic!("{} has no {op:?} {ty}->{out} mask {mask}", level.name())
                             });
-                            let mut variants = vec![(false, run(kernel, n, out, &args, false))];
-                            if in_place_ok {
-                                variants.push((true, run(kernel, n, out, &args, true)));
+                            let mut variants = vec![(None, run(kernel, n, out, &args, None))];
+                            for &k in &in_place {
+                                variants.push((Some(k), run(kernel, n, out, &args, Some(k))));
                             }
                             for (in_place, got) in variants {
                                 for i in 0..n {
@@ -190,7 +199,7 @@ fn every_level_matches_the_baseline_bit_for_bit() {
                                         (&got[i * s..(i + 1) * s], &want[i * s..(i + 1) * s]);
                                     assert!(
                                         same(out, g, w),
-                                        "{} {op:?} {ty}->{out} mask {mask} n {n} in place {in_place}: \
+                                        "{} {op:?} {ty}->{out} mask {mask} n {n} in place over {in_place:?}: \
                                          element {i}: {g:?} vs baseline {w:?}",
                                         level.name()
                                     );

@@ -669,7 +669,7 @@ fn coverage() {
         (Op::Imag, CPX.to_vec()),
         (Op::Complex, FLOATS.to_vec()),
         (Op::Fma, intf.clone()),
-        (Op::Clip, real.clone()),
+        (Op::Clip, all.clone()),
         (Op::Copy, DType::ALL.to_vec()),
         (Op::Where, DType::ALL.to_vec()),
     ];

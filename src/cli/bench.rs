@@ -20,9 +20,10 @@ pub struct BenchArgs {
     /// Shape, e.g. 400x600 (overrides --size).
     #[arg(long)]
     pub shape: Option<String>,
-    /// Element type of every input: f64 or f32.
-    #[arg(long, default_value = "f64")]
-    pub dtype: String,
+    /// Element type of every input: any dtype (bool, i8 ... i64, u8 ... u64, f16, f32, f64, c64,
+    /// c128; NumPy names too). Default f64; the suite runs f64 and f32 unless this is given.
+    #[arg(long)]
+    pub dtype: Option<String>,
     /// Each input is a view taking every K-th element along the last axis of a K-times wider array.
     #[arg(long, default_value_t = 1)]
     pub step: usize,
@@ -40,6 +41,12 @@ pub struct BenchArgs {
     pub suite: bool,
 }
 
+/// The seed notebook's case, `2*nd_2 + 48` over a 400x600 view, contiguous (step 1) and
+/// strided (every 20th column of a 400x12000 array), run by the suite beside [`SUITE`].
+const SEED: &str = "2*nd_2 + 48";
+const SEED_SHAPE: [usize; 2] = [400, 600];
+const SEED_STEPS: [usize; 2] = [1, 20];
+
 const SUITE: &[&str] = &[
     "2*a+48",
     "a*b+c",
@@ -51,6 +58,8 @@ const SUITE: &[&str] = &[
     "a**3+4*a**2-2*a+1",
     "arctan2(a,b)",
     "tanh(a)",
+    "sum(a*b)",
+    "a - mean(a)",
 ];
 
 struct Report {
@@ -65,6 +74,8 @@ struct Report {
     copy: Vec<f64>,
     ndexpr_temp: usize,
     naive_temp: usize,
+    /// Bytes the expression reads and writes (logical elements, not cache lines).
+    bytes: usize,
 }
 
 fn median(v: &[f64]) -> f64 {
@@ -93,6 +104,41 @@ fn random(n: usize, seed: u64) -> Vec<f64> {
         .collect()
 }
 
+/// An input of `dtype` with the values of `x` (from [`random`], in [0.5, 1.5)) mapped to data
+/// that suits the dtype: floats as they are (positive, so log and sqrt stay finite), integers
+/// in 1..=8 (so `2*a+48` and friends stay far from overflow even for int8), booleans about half
+/// true, complex numbers with an imaginary part from a second stream.
+fn input(dtype: DType, shape: &[usize], x: &[f64], y: &[f64]) -> Array {
+    let shape = IxDyn(shape);
+    let int = |v: f64| ((v - 0.5) * 8.0) as i64 + 1;
+    macro_rules! build {
+        ($variant:ident, $f:expr) => {
+            Array::$variant(
+                ArrayD::from_shape_vec(shape, x.iter().zip(y).map($f).collect())
+                    .expect("shape matches data"),
+            )
+        };
+    }
+    match dtype {
+        DType::Bool => build!(Bool, |(&v, _)| v >= 1.0),
+        DType::I8 => build!(I8, |(&v, _)| int(v) as i8),
+        DType::I16 => build!(I16, |(&v, _)| int(v) as i16),
+        DType::I32 => build!(I32, |(&v, _)| int(v) as i32),
+        DType::I64 => build!(I64, |(&v, _)| int(v)),
+        DType::U8 => build!(U8, |(&v, _)| int(v) as u8),
+        DType::U16 => build!(U16, |(&v, _)| int(v) as u16),
+        DType::U32 => build!(U32, |(&v, _)| int(v) as u32),
+        DType::U64 => build!(U64, |(&v, _)| int(v) as u64),
+        DType::F16 => build!(F16, |(&v, _)| half::f16::from_f64(v)),
+        DType::F32 => build!(F32, |(&v, _)| v as f32),
+        DType::F64 => build!(F64, |(&v, _)| v),
+        DType::C64 => build!(C64, |(&v, &w)| num_complex::Complex32::new(
+            v as f32, w as f32
+        )),
+        DType::C128 => build!(C128, |(&v, &w)| num_complex::Complex64::new(v, w)),
+    }
+}
+
 /// Copies `bytes` bytes split over `threads` threads: the memory-bandwidth floor.
 fn parallel_copy(src: &[u8], dst: &mut [u8], threads: usize) {
     let chunk = src.len().div_ceil(threads.max(1)).max(1);
@@ -110,44 +156,48 @@ fn variables(expr: &str) -> Result<Vec<String>, String> {
     Ok(names)
 }
 
-fn run_one(expr_src: &str, args: &BenchArgs, shape: &[usize]) -> Result<Report, String> {
-    let dtype =
-        DType::from_name(&args.dtype).ok_or_else(|| format!("unknown dtype `{}`", args.dtype))?;
-    if !matches!(dtype, DType::F32 | DType::F64) {
-        return Err("bench generates float32 or float64 data (--dtype f32|f64)".into());
-    }
+/// One case of the bench: an expression over inputs of one dtype, shape and step.
+struct Case {
+    expr: String,
+    dtype: DType,
+    shape: Vec<usize>,
+    step: usize,
+}
+
+fn run_one(case: &Case, args: &BenchArgs) -> Result<Report, String> {
+    let (expr_src, dtype, shape) = (case.expr.as_str(), case.dtype, case.shape.as_slice());
     let threads = args.threads.unwrap_or_else(vm::num_threads).max(1);
     vm::set_num_threads(threads);
     let names = variables(expr_src)?;
     let n: usize = shape.iter().product();
-    let step = args.step.max(1);
+    let step = case.step.max(1);
     // Each input: a K-times wider array, viewed with a step of K along the last axis.
     let mut wide_shape = shape.to_vec();
     if let Some(last) = wide_shape.last_mut() {
         *last *= step;
     }
-    let wide: Vec<ArrayD<f64>> = names
-        .iter()
-        .enumerate()
-        .map(|(i, _)| {
-            ArrayD::from_shape_vec(IxDyn(&wide_shape), random(n * step, i as u64 + 1)).unwrap()
+    let wide: Vec<Array> = (0..names.len())
+        .map(|i| {
+            let x = random(n * step, i as u64 + 1);
+            let y = if dtype.is_complex() {
+                random(n * step, i as u64 + 101)
+            } else {
+                vec![0.0; n * step]
+            };
+            input(dtype, &wide_shape, &x, &y)
         })
         .collect();
-    let wide32: Vec<ArrayD<f32>> = wide.iter().map(|a| a.mapv(|x| x as f32)).collect();
     let last_axis = shape.len().saturating_sub(1);
+    let slice = |ax: ndarray::AxisDescription| {
+        if ax.axis.index() == last_axis {
+            Slice::new(0, None, step as isize)
+        } else {
+            Slice::from(..)
+        }
+    };
     let mut vars = Vars::new();
-    for (i, name) in names.iter().enumerate() {
-        let slice = |ax: ndarray::AxisDescription| {
-            if ax.axis.index() == last_axis {
-                Slice::new(0, None, step as isize)
-            } else {
-                Slice::from(..)
-            }
-        };
-        vars = match dtype {
-            DType::F32 => vars.with(name, wide32[i].slice_each_axis(slice)),
-            _ => vars.with(name, wide[i].slice_each_axis(slice)),
-        };
+    for (name, a) in names.iter().zip(&wide) {
+        vars = ndexpr::dispatch!(a, Array, v => vars.with(name, v.slice_each_axis(slice)));
     }
     let expr = Expr::compile(expr_src, &vars.signature()).map_err(|e| e.to_string())?;
     let program = expr.program();
@@ -178,6 +228,7 @@ fn run_one(expr_src: &str, args: &BenchArgs, shape: &[usize]) -> Result<Report, 
         copy: vec![],
         ndexpr_temp: reg_bytes * vm::BLOCK * threads,
         naive_temp: reg_bytes * n,
+        bytes,
     };
     let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
     for _ in 0..args.repeat.max(1) {
@@ -190,17 +241,7 @@ fn run_one(expr_src: &str, args: &BenchArgs, shape: &[usize]) -> Result<Report, 
         r.naive.push(ms(t));
         drop(naive);
         let t = Instant::now();
-        let target: ArrayMut = match &mut out {
-            Array::F32(a) => a.view_mut().into(),
-            Array::F64(a) => a.view_mut().into(),
-            Array::Bool(a) => a.view_mut().into(),
-            other => {
-                return Err(format!(
-                    "bench does not time {} results in place",
-                    other.dtype()
-                ))
-            }
-        };
+        let target: ArrayMut = ndexpr::dispatch!(&mut out, Array, a => a.view_mut().into());
         expr.eval_into(&vars, target).map_err(|e| e.to_string())?;
         r.inplace.push(ms(t));
         let t = Instant::now();
@@ -237,13 +278,14 @@ fn json(r: &Report) -> String {
 
 fn table(reports: &[Report]) {
     println!(
-        "{:<22} {:>6} {:>12} {:>5} {:>10} {:>10} {:>10} {:>10} {:>8} {:>9} {:>9} {:>12} {:>12}",
+        "{:<22} {:>6} {:>12} {:>5} {:>10} {:>10} {:>7} {:>10} {:>10} {:>8} {:>9} {:>9} {:>12} {:>12}",
         "expression",
         "dtype",
         "shape",
         "step",
         "ndexpr ms",
         "min ms",
+        "GB/s",
         "naive ms",
         "inplace",
         "copy ms",
@@ -261,13 +303,14 @@ fn table(reports: &[Report]) {
         );
         let shape: Vec<String> = r.shape.iter().map(|d| d.to_string()).collect();
         println!(
-            "{:<22} {:>6} {:>12} {:>5} {:>10.3} {:>10.3} {:>10.3} {:>10.3} {:>8.3} {:>8.2}x {:>8.0}% {:>12} {:>12}",
+            "{:<22} {:>6} {:>12} {:>5} {:>10.3} {:>10.3} {:>7.1} {:>10.3} {:>10.3} {:>8.3} {:>8.2}x {:>8.0}% {:>12} {:>12}",
             r.expr,
             r.dtype.short_name(),
             shape.join("x"),
             r.step,
             nd,
             min(&r.ndexpr),
+            r.bytes as f64 / (nd * 1e6),
             nv,
             ip,
             cp,
@@ -278,7 +321,7 @@ fn table(reports: &[Report]) {
         );
     }
     println!(
-        "medians of interleaved rounds; {} threads; kernels built for {}",
+        "medians of interleaved rounds; {} threads; kernels: {} (run-time dispatch; NDEXPR_ISA overrides)",
         reports.first().map_or(0, |r| r.threads),
         ndexpr::kernels::isa()
     );
@@ -308,14 +351,49 @@ pub fn bench(args: &BenchArgs) -> ExitCode {
         },
         None => vec![args.size.unwrap_or(10_000_000)],
     };
-    let exprs: Vec<String> = if args.suite {
-        SUITE.iter().map(|s| s.to_string()).collect()
-    } else {
-        vec![args.expr.clone().unwrap_or_else(|| "2*a+48".into())]
+    let dtypes: Vec<DType> = match &args.dtype {
+        Some(name) => match DType::from_name(name) {
+            Some(d) => vec![d],
+            None => {
+                eprintln!(
+                    "error: unknown dtype `{name}` (bool, i8, i16, i32, i64, u8, u16, u32, u64, \
+                     f16, f32, f64, c64, c128)"
+                );
+                return ExitCode::from(2);
+            }
+        },
+        None if args.suite => vec![DType::F64, DType::F32],
+        None => vec![DType::F64],
     };
+    let mut cases = Vec::new();
+    for &dtype in &dtypes {
+        if args.suite {
+            for step in SEED_STEPS {
+                cases.push(Case {
+                    expr: SEED.into(),
+                    dtype,
+                    shape: SEED_SHAPE.to_vec(),
+                    step,
+                });
+            }
+        }
+        let exprs: Vec<String> = if args.suite {
+            SUITE.iter().map(|s| s.to_string()).collect()
+        } else {
+            vec![args.expr.clone().unwrap_or_else(|| "2*a+48".into())]
+        };
+        for expr in exprs {
+            cases.push(Case {
+                expr,
+                dtype,
+                shape: shape.clone(),
+                step: args.step,
+            });
+        }
+    }
     let mut reports = Vec::new();
-    for e in &exprs {
-        match run_one(e, args, &shape) {
+    for case in &cases {
+        match run_one(case, args) {
             Ok(r) => {
                 if args.json {
                     println!("{}", json(&r));

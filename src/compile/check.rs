@@ -3,11 +3,11 @@
 //! the IR DAG. NumPy's own shortcuts for `x**2`, `x**-1` and `x**0.5` are applied here, where the
 //! exponent is still known to be a Python literal.
 
-use super::functions::{self, REDUCTIONS};
+use super::functions;
 use super::ir::{Dag, NodeId};
 use super::literal::{self, PyValue};
 use super::Signature;
-use crate::bytecode::Op;
+use crate::bytecode::{Op, Reduce, ReduceKind};
 use crate::error::{Error, ErrorKind, Result, Span};
 use crate::syntax::ast::{BinaryOp, Expr, ExprKind, UnaryOp};
 use crate::types::{self, DType, Scalar, Ty};
@@ -27,6 +27,10 @@ pub struct Checker<'a> {
     /// one the optimiser removes (`imag(a)` of a real `a` is zeros of `a`'s shape).
     pub arrays: Vec<(String, DType)>,
     pub scalars: Vec<(String, DType)>,
+    /// The array variables mentioned at each level of reduction nesting being checked
+    /// (indices into `arrays`, in order of first mention): the outermost is the root
+    /// program's, each reduction's argument opens one of its own.
+    pub frames: Vec<Vec<usize>>,
 }
 
 fn binary_op(op: BinaryOp) -> Op {
@@ -63,6 +67,35 @@ fn unary_op(op: UnaryOp) -> Op {
     }
 }
 
+/// The dtype a reduction of `d` values accumulates in, and its result dtype, as NumPy 2 gives
+/// them on 64-bit Linux (checked in `tests/data/reductions.tsv`): `sum`/`prod` of bool and
+/// signed ints in int64 (`np.int_`), of unsigned ints in uint64; float16 accumulated in float32
+/// (NumPy's half loops reduce in float and round once) and rounded back; `mean` of ints and bool
+/// in float64; `min`/`max` keep the dtype (float16 compared as float32, which is exact);
+/// `argmin`/`argmax` give int64; `any`/`all` test each value's truth as bool.
+pub fn reduction_dtypes(kind: ReduceKind, d: DType) -> (DType, DType) {
+    use crate::types::Kind;
+    let f16 = d == DType::F16;
+    match kind {
+        ReduceKind::Sum | ReduceKind::Prod => match d.kind() {
+            Kind::Bool | Kind::Signed => (DType::I64, DType::I64),
+            Kind::Unsigned => (DType::U64, DType::U64),
+            _ if f16 => (DType::F32, DType::F16),
+            _ => (d, d),
+        },
+        ReduceKind::Mean => match d.kind() {
+            Kind::Bool | Kind::Signed | Kind::Unsigned => (DType::F64, DType::F64),
+            _ if f16 => (DType::F32, DType::F16),
+            _ => (d, d),
+        },
+        ReduceKind::Min | ReduceKind::Max if f16 => (DType::F32, DType::F16),
+        ReduceKind::Min | ReduceKind::Max => (d, d),
+        ReduceKind::ArgMin | ReduceKind::ArgMax if f16 => (DType::F32, DType::I64),
+        ReduceKind::ArgMin | ReduceKind::ArgMax => (d, DType::I64),
+        ReduceKind::Any | ReduceKind::All => (DType::Bool, DType::Bool),
+    }
+}
+
 /// NumPy reports a Python int that does not fit as OverflowError: a value error, not a type one.
 fn type_rule_error(span: Span, message: String) -> Error {
     let kind = if message.contains("out of bounds") {
@@ -80,11 +113,24 @@ impl<'a> Checker<'a> {
             dag: Dag::default(),
             arrays: Vec::new(),
             scalars: Vec::new(),
+            frames: vec![Vec::new()],
         }
     }
 
     /// Checks the whole expression; the returned node is the result.
     pub fn check_root(&mut self, expr: &Expr) -> Result<NodeId> {
+        // A reduction along an axis may stand only here, as the whole expression.
+        if let ExprKind::Call {
+            func,
+            func_span,
+            args,
+            kwargs,
+        } = &expr.kind
+        {
+            if let Some(kind) = ReduceKind::from_name(func) {
+                return self.reduction(kind, *func_span, args, kwargs, expr.span, true);
+            }
+        }
         match self.check(expr)? {
             Value::Node(n) => Ok(n),
             Value::Lit(v) => {
@@ -166,18 +212,16 @@ impl<'a> Checker<'a> {
                 args,
                 kwargs,
             } => {
+                if let Some(kind) = ReduceKind::from_name(func) {
+                    return self
+                        .reduction(kind, *func_span, args, kwargs, span, false)
+                        .map(Value::Node);
+                }
                 if let Some(kw) = kwargs.first() {
                     return Err(Error::at(
                         ErrorKind::Syntax,
                         kw.name_span.to(kw.value.span),
                         format!("`{func}` takes no keyword arguments"),
-                    ));
-                }
-                if REDUCTIONS.contains(&func.as_str()) {
-                    return Err(Error::at(
-                        ErrorKind::Syntax,
-                        *func_span,
-                        format!("the reduction `{func}` is not supported yet"),
                     ));
                 }
                 let Some(op) = functions::lookup(func) else {
@@ -256,12 +300,118 @@ impl<'a> Checker<'a> {
                 list.len() - 1
             }
         };
+        if !spec.scalar {
+            let frame = self.frames.last_mut().expect("the root frame");
+            if !frame.contains(&index) {
+                frame.push(index);
+            }
+        }
         let node = if spec.scalar {
             self.dag.scalar_var(index, spec.dtype)
         } else {
             self.dag.input(index, spec.dtype)
         };
         Ok(Value::Node(node))
+    }
+
+    /// `sum(x)`, `sum(x, axis)`, `sum(x, axis=K)` and the other reductions. The axis must be an
+    /// integer literal (it decides the result's shape, which must be known before any data is
+    /// read); a reduction along an axis may only be the whole expression (`at_root`).
+    fn reduction(
+        &mut self,
+        kind: ReduceKind,
+        func_span: Span,
+        args: &[Expr],
+        kwargs: &[crate::syntax::ast::Keyword],
+        span: Span,
+        at_root: bool,
+    ) -> Result<NodeId> {
+        let name = kind.name();
+        let takes_axis = !matches!(kind, ReduceKind::ArgMin | ReduceKind::ArgMax);
+        for kw in kwargs {
+            if kw.name != "axis" || !takes_axis {
+                return Err(Error::at(
+                    ErrorKind::Syntax,
+                    kw.name_span.to(kw.value.span),
+                    if takes_axis {
+                        format!("`{name}` got an unexpected keyword argument `{}`", kw.name)
+                    } else {
+                        format!("`{name}` takes no keyword arguments (it is over all elements)")
+                    },
+                ));
+            }
+        }
+        let max_args = if takes_axis { 2 } else { 1 };
+        if args.is_empty() || args.len() > max_args || args.len() + kwargs.len() > max_args {
+            let message = if takes_axis {
+                format!("`{name}` takes an expression and an optional axis")
+            } else {
+                format!("`{name}` takes 1 argument (over all elements; no axis)")
+            };
+            return Err(Error::at(ErrorKind::Arity, span, message));
+        }
+        let axis_expr = args.get(1).or(kwargs.first().map(|k| &k.value));
+        let axis = match axis_expr {
+            None => None,
+            Some(e) => {
+                let value = match &e.kind {
+                    ExprKind::Int(v) => i64::try_from(*v).ok(),
+                    ExprKind::Unary {
+                        op: UnaryOp::Neg,
+                        operand,
+                    } => match operand.kind {
+                        ExprKind::Int(v) => i64::try_from(v).ok().map(|v| -v),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                let Some(a) = value else {
+                    return Err(Error::at(
+                        ErrorKind::Type,
+                        e.span,
+                        "the axis of a reduction must be an integer literal",
+                    ));
+                };
+                Some((a, e.span))
+            }
+        };
+        if axis.is_some() && !at_root {
+            return Err(Error::at(
+                ErrorKind::Syntax,
+                span,
+                format!(
+                    "a reduction along an axis must be the whole expression: `{name}(..., axis)` \
+                     inside a larger expression is not supported"
+                ),
+            )
+            .with_help(
+                "reduce over all elements (no axis), or evaluate the reduction on its own",
+            ));
+        }
+        self.frames.push(Vec::new());
+        let checked = self.check(&args[0]);
+        let inputs = self.frames.pop().expect("pushed above");
+        let arg = match checked? {
+            Value::Node(n) => n,
+            Value::Lit(p) => {
+                let s = p
+                    .default_scalar()
+                    .map_err(|m| Error::at(ErrorKind::Value, args[0].span, m))?;
+                self.dag.constant_node(s)
+            }
+        };
+        let d = self.dag.dtype(arg);
+        let (ty, out) = reduction_dtypes(kind, d);
+        let _ = func_span;
+        let arg = self.dag.cast(arg, ty);
+        let spec = Reduce {
+            kind,
+            ty,
+            out,
+            axis: axis.map(|(a, _)| a),
+            axis_span: axis.map(|(_, s)| s).unwrap_or(span),
+        };
+        Ok(self.dag.reduce(spec, arg, inputs))
     }
 
     /// NumPy's `ndarray.__pow__` replaces a float or complex array to the Python-literal power
@@ -279,7 +429,18 @@ impl<'a> Checker<'a> {
             return Ok(None);
         };
         let d = self.dag.dtype(x);
-        if d.is_float() || d.is_complex() {
+        if d.is_complex() {
+            // NumPy 2's fast_scalar_power: Python int 2 and -1 and float 0.5 only; `z ** 1` and
+            // `z ** 2.0` go through npy_cpow, whose zero and infinity signs differ.
+            let op = match e {
+                PyValue::Int(2) => Op::Square,
+                PyValue::Int(-1) => Op::Reciprocal,
+                PyValue::Float(0.5) => Op::Sqrt,
+                _ => return Ok(None),
+            };
+            return self.ufunc(op, &[(base, span)], span).map(Some);
+        }
+        if d.is_float() {
             let op = match e {
                 PyValue::Int(2) => Op::Square,
                 PyValue::Float(2.0) => Op::Square,
@@ -289,6 +450,11 @@ impl<'a> Checker<'a> {
                 _ => return Ok(None),
             };
             return self.ufunc(op, &[(base, span)], span).map(Some);
+        }
+        if d == DType::Bool && e == PyValue::Int(2) {
+            // fast_scalar_power again: `bool_array ** 2` is np.square, whose first loop bool
+            // casts to is int8 (`** 3` is np.power: int64).
+            return self.ufunc(Op::Square, &[(base, span)], span).map(Some);
         }
         let PyValue::Int(k) = e else { return Ok(None) };
         let lp = types::resolve(Op::Power, &[Ty::Strong(d), e.ty()])

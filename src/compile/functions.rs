@@ -58,8 +58,7 @@ pub const FUNCTIONS: &[(&str, Op)] = &[
     ("copy", Op::Copy),
 ];
 
-/// Names reserved for reductions (a later stage of ndexpr): reported as unsupported, never as
-/// unknown, so that users are not told to "mean" something else.
+/// The reductions' names (the checker handles them; see [`crate::bytecode::ReduceKind`]).
 pub const REDUCTIONS: &[&str] = &[
     "sum", "prod", "min", "max", "mean", "any", "all", "argmin", "argmax",
 ];

@@ -1,7 +1,7 @@
 //! The typed IR: a DAG of operations, hash-consed so that a subexpression written twice is one
 //! node (computed once), with constants folded as nodes are made.
 
-use crate::bytecode::Op;
+use crate::bytecode::{Op, Reduce};
 use crate::kernels;
 use crate::types::{DType, Scalar};
 use std::collections::HashMap;
@@ -20,6 +20,15 @@ pub enum Node {
         ty: DType,
         args: Vec<NodeId>,
     },
+    /// A reduction of `arg` (already of the reduction's accumulation dtype), computed in a pass
+    /// of its own over the array variables its argument mentions (`inputs`, indices into the
+    /// checker's variable list): those alone broadcast together, not the enclosing
+    /// expression's. A full reduction is uniform: the enclosing program reads it as a scalar.
+    Reduce {
+        spec: Reduce,
+        arg: NodeId,
+        inputs: Vec<usize>,
+    },
 }
 
 /// The hash key of a node: constants by their bits, so `-0.0` and `0.0` stay apart and a NaN
@@ -30,6 +39,7 @@ enum Key {
     ScalarVar(usize),
     Const(DType, Vec<u8>),
     Op(Op, DType, DType, Vec<NodeId>),
+    Reduce(Reduce, NodeId, Vec<usize>),
 }
 
 #[derive(Debug, Default)]
@@ -97,7 +107,18 @@ impl Dag {
     /// giving `out`. Folded to a constant when every argument is one; shared when it exists.
     pub fn op(&mut self, op: Op, ty: DType, out: DType, args: Vec<NodeId>) -> NodeId {
         let consts: Option<Vec<Scalar>> = args.iter().map(|&a| self.constant(a)).collect();
-        if let Some(values) = consts {
+        // An integer power with a negative exponent is NumPy's run-time error, which the VM
+        // raises and the kernel (giving 0) cannot: such a node is not folded.
+        let negative_int_power = op == Op::Power
+            && ty.is_integer()
+            && consts.as_ref().is_some_and(|v| match v[1] {
+                Scalar::I8(e) => e < 0,
+                Scalar::I16(e) => e < 0,
+                Scalar::I32(e) => e < 0,
+                Scalar::I64(e) => e < 0,
+                _ => false,
+            });
+        if let (Some(values), false) = (consts, negative_int_power) {
             // Folding runs the very kernel the VM would run, so a folded constant has the bits
             // the un-folded program would have computed.
             if let Some(v) = kernels::eval_scalar(op, ty, out, &values) {
@@ -110,6 +131,19 @@ impl Dag {
         self.intern(key, Node::Op { op, ty, args }, out, uniform)
     }
 
+    /// The reduction `spec` of `arg`, shared with an identical one (same argument, axis and
+    /// variables) so that `max(a) - min(a)` over `min(a)` twice runs `min(a)` once.
+    pub fn reduce(&mut self, spec: Reduce, arg: NodeId, inputs: Vec<usize>) -> NodeId {
+        // The span is not part of the identity.
+        let key_spec = Reduce {
+            axis_span: Default::default(),
+            ..spec
+        };
+        let key = Key::Reduce(key_spec, arg, inputs.clone());
+        let uniform = spec.axis.is_none();
+        self.intern(key, Node::Reduce { spec, arg, inputs }, spec.out, uniform)
+    }
+
     /// `node` converted to `to` (NumPy `astype`); the node itself when it already has that dtype.
     pub fn cast(&mut self, node: NodeId, to: DType) -> NodeId {
         let from = self.dtype(node);
@@ -119,7 +153,8 @@ impl Dag {
         self.op(Op::Cast, from, to, vec![node])
     }
 
-    /// The nodes `root` depends on, each after its operands, ending with `root`.
+    /// The nodes `root` depends on, each after its operands, ending with `root`. A reduction is
+    /// a leaf here: its argument belongs to the reduction's own pass.
     pub fn topological_order(&self, root: NodeId) -> Vec<NodeId> {
         let mut order = Vec::new();
         let mut seen = vec![false; self.nodes.len()];

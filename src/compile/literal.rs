@@ -148,18 +148,69 @@ fn float_kernel(op: Op, a: f64, b: f64) -> f64 {
     }
 }
 
-fn complex_kernel(op: Op, a: Complex64, b: Complex64) -> Result<Complex64, String> {
-    match kernels::eval_scalar(
-        op,
-        DType::C128,
-        DType::C128,
-        &[Scalar::C128(a), Scalar::C128(b)],
-    ) {
-        Some(Scalar::C128(z)) => Ok(z),
-        _ => Err(format!(
-            "`{}` is not defined for complex constants",
-            op.name()
-        )),
+/// CPython's complex arithmetic (`Objects/complexobject.c`), which runs before NumPy sees the
+/// value: plain products, division by the denominator (not by its reciprocal, as NumPy), and
+/// powers by repeated multiplication for integral exponents up to 100.
+mod py_complex {
+    use num_complex::Complex64 as C;
+
+    /// `_Py_c_prod`.
+    pub fn prod(a: C, b: C) -> C {
+        C::new(a.re * b.re - a.im * b.im, a.re * b.im + a.im * b.re)
+    }
+
+    /// `_Py_c_quot` (the caller has refused a zero divisor).
+    pub fn quot(a: C, b: C) -> C {
+        let (abs_re, abs_im) = (b.re.abs(), b.im.abs());
+        if abs_re >= abs_im {
+            let ratio = b.im / b.re;
+            let denom = b.re + b.im * ratio;
+            C::new((a.re + a.im * ratio) / denom, (a.im - a.re * ratio) / denom)
+        } else if abs_im >= abs_re {
+            let ratio = b.re / b.im;
+            let denom = b.re * ratio + b.im;
+            C::new((a.re * ratio + a.im) / denom, (a.im * ratio - a.re) / denom)
+        } else {
+            C::new(f64::NAN, f64::NAN)
+        }
+    }
+
+    /// `complex_pow`: `c_powi` for integral exponents of magnitude up to 100, else `_Py_c_pow`.
+    pub fn pow(a: C, b: C) -> C {
+        if b.im == 0.0 && b.re == b.re.floor() && b.re.abs() <= 100.0 {
+            let n = b.re as i64;
+            let powu = |n: u64| {
+                let (mut r, mut p, mut mask) = (C::new(1.0, 0.0), a, 1u64);
+                while mask > 0 && n >= mask {
+                    if n & mask != 0 {
+                        r = prod(r, p);
+                    }
+                    mask <<= 1;
+                    p = prod(p, p);
+                }
+                r
+            };
+            return if n > 0 {
+                powu(n as u64)
+            } else {
+                quot(C::new(1.0, 0.0), powu(n.unsigned_abs()))
+            };
+        }
+        if b.re == 0.0 && b.im == 0.0 {
+            return C::new(1.0, 0.0);
+        }
+        if a.re == 0.0 && a.im == 0.0 {
+            return C::new(0.0, 0.0);
+        }
+        let vabs = a.re.hypot(a.im);
+        let mut len = vabs.powf(b.re);
+        let at = a.im.atan2(a.re);
+        let mut phase = at * b.re;
+        if b.im != 0.0 {
+            len /= (at * b.im).exp();
+            phase += b.im * vabs.ln();
+        }
+        C::new(len * phase.cos(), len * phase.sin())
     }
 }
 
@@ -258,6 +309,8 @@ pub fn binary(op: BinaryOp, a: PyValue, b: PyValue) -> Result<PyValue, String> {
             }
             Pow => checked(u32::try_from(y).ok().and_then(|e| x.checked_pow(e))),
             LShift | RShift if y < 0 => Err("negative shift count".into()),
+            // Zero stays zero however far it is shifted (Python ints are unbounded).
+            LShift if x == 0 => Ok(Int(0)),
             LShift => {
                 let shifted = u32::try_from(y)
                     .ok()
@@ -295,12 +348,10 @@ pub fn binary(op: BinaryOp, a: PyValue, b: PyValue) -> Result<PyValue, String> {
                 }
                 if x < 0.0 && y.fract() != 0.0 && y.is_finite() {
                     // Python gives a complex number here.
-                    return complex_kernel(
-                        Op::Power,
+                    return Ok(Complex(py_complex::pow(
                         Complex64::new(x, 0.0),
                         Complex64::new(y, 0.0),
-                    )
-                    .map(Complex);
+                    )));
                 }
                 let r = x.powf(y);
                 if r.is_infinite() && x.is_finite() && y.is_finite() {
@@ -321,14 +372,14 @@ pub fn binary(op: BinaryOp, a: PyValue, b: PyValue) -> Result<PyValue, String> {
     let z = match op {
         Add => x + y,
         Sub => x - y,
-        Mul => complex_kernel(Op::Multiply, x, y)?,
+        Mul => py_complex::prod(x, y),
         Div if y == Complex64::new(0.0, 0.0) => return Err("complex division by zero".into()),
-        Div => complex_kernel(Op::TrueDivide, x, y)?,
+        Div => py_complex::quot(x, y),
         Pow => {
             if x == Complex64::new(0.0, 0.0) && (y.re < 0.0 || y.im != 0.0) {
                 return Err("0.0 to a negative or complex power".into());
             }
-            complex_kernel(Op::Power, x, y)?
+            py_complex::pow(x, y)
         }
         _ => {
             return Err(format!(

@@ -3,13 +3,34 @@
 //! program needs as many registers as it has temporaries alive at once, not one per operation.
 
 use super::ir::{Dag, Node, NodeId};
-use crate::bytecode::{Dest, InputSpec, Instr, Op, Operand, Program, ScalarInit};
+use crate::bytecode::{Dest, InputSpec, Instr, Op, Operand, Program, ScalarInit, SubReduction};
 use crate::types::DType;
 
+/// Lowers the expression rooted at `root`. `frame` lists the array variables (indices into
+/// `arrays`) the program broadcasts over: those its expression mentions outside reductions.
+/// A reduction at the root makes the whole program a reduction program; one inside becomes a
+/// pass of its own whose result the program reads from a scalar slot.
 pub fn lower(
     dag: &Dag,
     root: NodeId,
     arrays: &[(String, DType)],
+    frame: &[usize],
+    scalars: &[(String, DType)],
+) -> Program {
+    if let Node::Reduce { spec, arg, inputs } = dag.node(root) {
+        let mut program = lower_values(dag, *arg, arrays, inputs, scalars);
+        program.result_dtype = spec.out;
+        program.reduce = Some(*spec);
+        return program;
+    }
+    lower_values(dag, root, arrays, frame, scalars)
+}
+
+fn lower_values(
+    dag: &Dag,
+    root: NodeId,
+    arrays: &[(String, DType)],
+    frame: &[usize],
     scalars: &[(String, DType)],
 ) -> Program {
     let spec = |(name, dtype): &(String, DType)| InputSpec {
@@ -17,7 +38,7 @@ pub fn lower(
         dtype: *dtype,
     };
     let mut program = Program {
-        inputs: arrays.iter().map(spec).collect(),
+        inputs: frame.iter().map(|&i| spec(&arrays[i])).collect(),
         scalar_vars: scalars.iter().map(spec).collect(),
         scalars: Vec::new(),
         prologue: Vec::new(),
@@ -25,6 +46,15 @@ pub fn lower(
         registers: Vec::new(),
         result: 0,
         result_dtype: dag.dtype(root),
+        reductions: Vec::new(),
+        reduce: None,
+    };
+    // The program's input number of each array variable it reads.
+    let local = |i: usize| {
+        frame
+            .iter()
+            .position(|&f| f == i)
+            .expect("a variable read is in its program's frame") as u16
     };
 
     let order = dag.topological_order(root);
@@ -38,7 +68,19 @@ pub fn lower(
             Operand::Scalar(program.scalars.len() as u16 - 1)
         };
         home[id] = Some(match dag.node(id) {
-            Node::Input(i) => Operand::Input(*i as u16),
+            Node::Input(i) => Operand::Input(local(*i)),
+            Node::Reduce { .. } => {
+                let sub = lower(dag, id, arrays, &[], scalars);
+                let s = slot(&mut program, ScalarInit::Computed(dag.dtype(id)));
+                let Operand::Scalar(index) = s else {
+                    unreachable!()
+                };
+                program.reductions.push(SubReduction {
+                    slot: index,
+                    program: sub,
+                });
+                s
+            }
             Node::ScalarVar(v) => slot(&mut program, ScalarInit::Var(*v as u16)),
             Node::Const(c) => slot(&mut program, ScalarInit::Const(*c)),
             Node::Op { op, ty, args } if dag.is_uniform(id) => {

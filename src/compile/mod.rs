@@ -1,6 +1,7 @@
 //! From AST to bytecode: type checking, the IR DAG, optimisation, lowering and register allocation.
 
 mod check;
+pub use check::reduction_dtypes;
 pub mod functions;
 pub mod ir;
 pub mod literal;
@@ -151,6 +152,7 @@ impl Expr {
                 &checker.dag,
                 root,
                 &checker.arrays,
+                &checker.frames[0],
                 &checker.scalars,
             ))
         }));

@@ -135,28 +135,34 @@ pub trait Level {
     >() -> KernelFn;
 }
 
+/// Implements [`Level`] for `$level` with the loops of module `$loops`.
+macro_rules! level_impl {
+    ($level:ty, $($loops:ident)::+) => {
+        impl Level for $level {
+            fn k1<A: Copy, M: Map1<A>, const SA: bool>() -> KernelFn {
+                $($loops)::+::k1::<A, M, SA>
+            }
+            fn k2<A: Copy, M: Map2<A>, const SA: bool, const SB: bool>() -> KernelFn {
+                $($loops)::+::k2::<A, M, SA, SB>
+            }
+            fn k3<
+                A: Copy,
+                B: Copy,
+                C: Copy,
+                M: Map3<A, B, C>,
+                const SA: bool,
+                const SB: bool,
+                const SC: bool,
+            >() -> KernelFn {
+                $($loops)::+::k3::<A, B, C, M, SA, SB, SC>
+            }
+        }
+    };
+}
+
 /// The compile target's own level: the loops as they are.
 pub struct Baseline;
-
-impl Level for Baseline {
-    fn k1<A: Copy, M: Map1<A>, const SA: bool>() -> KernelFn {
-        super::drive::k1::<A, M, SA>
-    }
-    fn k2<A: Copy, M: Map2<A>, const SA: bool, const SB: bool>() -> KernelFn {
-        super::drive::k2::<A, M, SA, SB>
-    }
-    fn k3<
-        A: Copy,
-        B: Copy,
-        C: Copy,
-        M: Map3<A, B, C>,
-        const SA: bool,
-        const SB: bool,
-        const SC: bool,
-    >() -> KernelFn {
-        super::drive::k3::<A, B, C, M, SA, SB, SC>
-    }
-}
+level_impl!(Baseline, super::drive);
 
 /// Declares a level whose entry points enable `features` around the generic loops (which are
 /// `#[inline(always)]`, so LLVM compiles a copy of each for the level).
@@ -216,25 +222,7 @@ macro_rules! x86_level {
         pub struct $level;
 
         #[cfg(target_arch = "x86_64")]
-        impl Level for $level {
-            fn k1<A: Copy, M: Map1<A>, const SA: bool>() -> KernelFn {
-                $module::k1::<A, M, SA>
-            }
-            fn k2<A: Copy, M: Map2<A>, const SA: bool, const SB: bool>() -> KernelFn {
-                $module::k2::<A, M, SA, SB>
-            }
-            fn k3<
-                A: Copy,
-                B: Copy,
-                C: Copy,
-                M: Map3<A, B, C>,
-                const SA: bool,
-                const SB: bool,
-                const SC: bool,
-            >() -> KernelFn {
-                $module::k3::<A, B, C, M, SA, SB, SC>
-            }
-        }
+        level_impl!($level, $module);
     };
 }
 

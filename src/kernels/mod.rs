@@ -1,11 +1,11 @@
 //! Elementwise kernels: one function per (operation, dtype, operand form), looked up once per
 //! instruction when a program is prepared, then called once per block.
 //!
-//! Semantics are NumPy 2's, bit for bit, except the transcendental functions (which call the
-//! platform libm through Rust's `std`, as NumPy mostly does, or num_complex for complex ones).
-//! Layout: [`drive`] holds the loop drivers (the only `unsafe` code), `num` the per-family
-//! arithmetic traits, `ops` the operations and `cast` the conversions; [`lookup`] instantiates
-//! them per dtype and scalar mask.
+//! Semantics are NumPy 2's, bit for bit, except the transcendental functions. Layout: [`drive`]
+//! holds the loop drivers (the only `unsafe` code with the C library calls in `num`), `num`
+//! the per-family arithmetic traits, `ops` the operations, `cast` the conversions, [`math`] the
+//! vectorisable float functions and [`isa`] the per-instruction-set entry points; [`lookup`]
+//! instantiates them per dtype, scalar mask and level.
 //!
 //! float16 has only `Cast`, `Copy` and `Where` kernels: the compiler computes float16 in
 //! float32. Integer `power` with a negative exponent (an error in NumPy) gives 0 here: the
@@ -17,15 +17,16 @@
 //! `absolute` (`larger * sqrt(fma(r, r, 1))`, not libm's `hypot`). Float → uint32 casts of
 //! values outside `(-2^31, 2^32)` follow NumPy's vectorised loop (see `cast`).
 //!
-//! Accuracy (not bit-exact, tested against NumPy with a tolerance): the float functions
-//! (`sqrt` is exact) and the complex functions, which use num_complex's formulas with C99's
-//! branch-cut sides on the real axis for `arcsin`/`arccos`/`arctanh`; complex `expm1`/`log1p`
-//! are computed naively as `exp(z) - 1` and `log(1 + z)` (inaccurate near 0); complex `power`
-//! follows NumPy's `nc_pow` for small integer exponents and `0 ** b`, else `exp(b log a)`.
+//! Accuracy (not bit-exact, tested against NumPy and correctly rounded references): the float
+//! functions of [`math`] (≤ 2 ULP, `sqrt` exact; README table), and the complex functions, which
+//! call the C library's C99 functions as NumPy does on Linux (`csin`, `cpow`, ...) plus NumPy's
+//! own `exp2`/`log2`/`log10`/`expm1`/`log1p` formulas; complex `power` is `npy_cpow` (small
+//! integer exponents by multiplication).
 
 mod cast;
 pub mod drive;
 pub mod isa;
+pub mod math;
 mod num;
 mod ops;
 
@@ -236,7 +237,9 @@ fn lookup_at<L: isa::Level>(op: Op, ty: DType, out: DType, scalar_mask: u8) -> O
         Complex => pick!(ty, m, form2; floats => flt::MakeComplex),
         Where => pick!(ty, m, where_form; all => all::Where, half => all::Where),
         Fma => pick!(ty, m, form3s; ints => int::Fma, floats => flt::Fma),
-        Clip => pick!(ty, m, form3s; bool => all::Clip, ints => all::Clip, floats => all::Clip),
+        Clip => {
+            pick!(ty, m, form3s; bool => all::Clip, ints => all::Clip, floats => all::Clip, complex => cpx::Clip)
+        }
         Copy => pick!(ty, m, form1; all => all::Identity, half => all::Identity),
         Cast => None,
     }

@@ -1,6 +1,7 @@
 //! Per-type arithmetic with NumPy 2's semantics, written once per family (integers, floats,
 //! complex) over small traits; the macros only list the primitive types of each family.
 
+use super::math;
 use num_complex::Complex;
 use std::ops::{Add, Div, Mul, Neg, Rem, Sub};
 
@@ -220,8 +221,21 @@ pub trait Float:
     fn acosh(self) -> Self;
     fn atanh(self) -> Self;
     fn atan2(self, x: Self) -> Self;
+    /// libm's `hypot` (complex `sign` uses it, as NumPy's `npy_hypot`).
     fn hypot(self, b: Self) -> Self;
+    /// The vectorisable `hypot` of [`super::math`] (the `hypot` kernel).
+    fn hypot_fast(self, b: Self) -> Self;
+    /// `x ** y` by [`super::math::pow`]: any value where [`Float::pow_special`] holds.
     fn powf(self, b: Self) -> Self;
+    /// Whether `powf` needs [`Float::powf_exact`] (a zero, infinite or NaN operand).
+    fn pow_special(self, b: Self) -> bool;
+    /// C99 `pow` (libm through `std`, in float64 for float32).
+    fn powf_exact(self, b: Self) -> Self;
+    /// Whether `sin`/`cos`/`tan` need their `_exact` forms (`|x|` beyond the fast reduction).
+    fn trig_huge(self) -> bool;
+    fn sin_exact(self) -> Self;
+    fn cos_exact(self) -> Self;
+    fn tan_exact(self) -> Self;
     fn fma(self, b: Self, c: Self) -> Self;
     fn nextafter(self, to: Self) -> Self;
 
@@ -311,29 +325,36 @@ macro_rules! impl_float {
             #[inline(always)] fn trunc(self) -> Self { self.trunc() }
             #[inline(always)] fn rint(self) -> Self { self.round_ties_even() }
             #[inline(always)] fn sqrt(self) -> Self { self.sqrt() }
-            #[inline(always)] fn cbrt(self) -> Self { self.cbrt() }
-            #[inline(always)] fn exp(self) -> Self { self.exp() }
-            #[inline(always)] fn exp2(self) -> Self { self.exp2() }
-            #[inline(always)] fn expm1(self) -> Self { self.exp_m1() }
-            #[inline(always)] fn ln(self) -> Self { self.ln() }
-            #[inline(always)] fn log2(self) -> Self { self.log2() }
-            #[inline(always)] fn log10(self) -> Self { self.log10() }
-            #[inline(always)] fn ln1p(self) -> Self { self.ln_1p() }
-            #[inline(always)] fn sin(self) -> Self { self.sin() }
-            #[inline(always)] fn cos(self) -> Self { self.cos() }
-            #[inline(always)] fn tan(self) -> Self { self.tan() }
-            #[inline(always)] fn asin(self) -> Self { self.asin() }
-            #[inline(always)] fn acos(self) -> Self { self.acos() }
-            #[inline(always)] fn atan(self) -> Self { self.atan() }
-            #[inline(always)] fn sinh(self) -> Self { self.sinh() }
-            #[inline(always)] fn cosh(self) -> Self { self.cosh() }
-            #[inline(always)] fn tanh(self) -> Self { self.tanh() }
-            #[inline(always)] fn asinh(self) -> Self { self.asinh() }
-            #[inline(always)] fn acosh(self) -> Self { self.acosh() }
-            #[inline(always)] fn atanh(self) -> Self { self.atanh() }
-            #[inline(always)] fn atan2(self, x: Self) -> Self { self.atan2(x) }
+            #[inline(always)] fn cbrt(self) -> Self { math::cbrt(self as f64) as $t }
+            #[inline(always)] fn exp(self) -> Self { math::exp(self as f64) as $t }
+            #[inline(always)] fn exp2(self) -> Self { math::exp2(self as f64) as $t }
+            #[inline(always)] fn expm1(self) -> Self { math::expm1(self as f64) as $t }
+            #[inline(always)] fn ln(self) -> Self { math::log(self as f64) as $t }
+            #[inline(always)] fn log2(self) -> Self { math::log2(self as f64) as $t }
+            #[inline(always)] fn log10(self) -> Self { math::log10(self as f64) as $t }
+            #[inline(always)] fn ln1p(self) -> Self { math::log1p(self as f64) as $t }
+            #[inline(always)] fn sin(self) -> Self { math::sin(self as f64) as $t }
+            #[inline(always)] fn cos(self) -> Self { math::cos(self as f64) as $t }
+            #[inline(always)] fn tan(self) -> Self { math::tan(self as f64) as $t }
+            #[inline(always)] fn asin(self) -> Self { math::asin(self as f64) as $t }
+            #[inline(always)] fn acos(self) -> Self { math::acos(self as f64) as $t }
+            #[inline(always)] fn atan(self) -> Self { math::atan(self as f64) as $t }
+            #[inline(always)] fn sinh(self) -> Self { math::sinh(self as f64) as $t }
+            #[inline(always)] fn cosh(self) -> Self { math::cosh(self as f64) as $t }
+            #[inline(always)] fn tanh(self) -> Self { math::tanh(self as f64) as $t }
+            #[inline(always)] fn asinh(self) -> Self { math::asinh(self as f64) as $t }
+            #[inline(always)] fn acosh(self) -> Self { math::acosh(self as f64) as $t }
+            #[inline(always)] fn atanh(self) -> Self { math::atanh(self as f64) as $t }
+            #[inline(always)] fn atan2(self, x: Self) -> Self { math::atan2(self as f64, x as f64) as $t }
             #[inline(always)] fn hypot(self, b: Self) -> Self { self.hypot(b) }
-            #[inline(always)] fn powf(self, b: Self) -> Self { self.powf(b) }
+            #[inline(always)] fn hypot_fast(self, b: Self) -> Self { math::hypot(self as f64, b as f64) as $t }
+            #[inline(always)] fn trig_huge(self) -> bool { (self as f64).abs() > math::TRIG_MAX }
+            #[inline(always)] fn sin_exact(self) -> Self { (self as f64).sin() as $t }
+            #[inline(always)] fn cos_exact(self) -> Self { (self as f64).cos() as $t }
+            #[inline(always)] fn tan_exact(self) -> Self { (self as f64).tan() as $t }
+            #[inline(always)] fn pow_special(self, b: Self) -> bool { math::pow_special(self as f64, b as f64) }
+            #[inline(always)] fn powf_exact(self, b: Self) -> Self { (self as f64).powf(b as f64) as $t }
+            #[inline(always)] fn powf(self, b: Self) -> Self { math::pow(self as f64, b as f64) as $t }
             #[inline(always)] fn fma(self, b: Self, c: Self) -> Self { self.mul_add(b, c) }
             /// C's `nextafter`.
             #[inline(always)]
@@ -495,19 +516,29 @@ where
     }
     if b.im == zero && b.re == b.re.floor() && b.re.abs() < R::from_f64(100.0) {
         let n = b.re.to_f64() as i64;
-        let mut mask = 1i64;
-        let m = n.abs();
-        let mut aa = Complex::new(one, zero);
-        let mut p = a;
-        // nc_pow's products are plain C (not NumPy's fused SIMD multiply).
+        // npy_cpow's products are plain C (not NumPy's fused SIMD multiply), and it unrolls
+        // 1, 2 and 3 ("handle inf better"), which fixes the signs of zeros and infinities.
         let mul = |a: Complex<R>, b: Complex<R>| {
             Complex::new(a.re * b.re - a.im * b.im, a.re * b.im + a.im * b.re)
         };
-        while mask > 0 && m >= mask {
+        match n {
+            1 => return a,
+            2 => return mul(a, a),
+            3 => return mul(a, mul(a, a)),
+            _ => {}
+        }
+        let m = n.abs();
+        let mut mask = 1i64;
+        let mut aa = Complex::new(one, zero);
+        let mut p = a;
+        loop {
             if m & mask != 0 {
                 aa = mul(aa, p);
             }
             mask <<= 1;
+            if m < mask {
+                break;
+            }
             p = mul(p, p);
         }
         return if n < 0 {
@@ -644,8 +675,10 @@ impl<R: Float> Order for Complex<R> {
     }
 }
 
-/// Complex transcendental functions: num_complex's formulas (not NumPy's `npy_c*`, which follow
-/// C99 Annex G more closely in the special cases; values agree to a few ulp for finite inputs).
+/// Complex transcendental functions, computed as NumPy computes them on Linux: its `npy_c*`
+/// functions call the C library's C99 `<complex.h>` functions (glibc's `csin`, `cpow`, ...),
+/// whose special values and branch cuts follow C99 Annex G; `exp2`, `log2`, `log10`, `expm1` and
+/// `log1p` are NumPy's own formulas (`funcs.inc.src`: `nc_exp2`, ...).
 pub trait CMath: Cplx {
     fn sqrt(self) -> Self;
     fn exp(self) -> Self;
@@ -665,52 +698,111 @@ pub trait CMath: Cplx {
     fn asinh(self) -> Self;
     fn acosh(self) -> Self;
     fn atanh(self) -> Self;
+    /// C's `cpow` (NumPy's `npy_cpow` handles small integer exponents first: see [`cpow`]).
     fn powc(self, b: Self) -> Self;
-    /// `exp(z) - 1` (computed naively).
+    /// `nc_expm1`: `(expm1(x) cos(y) - 2 sin(y/2)^2, exp(x) sin(y))`.
     fn expm1(self) -> Self;
-    /// `log(1 + z)` (computed naively).
+    /// `nc_log1p` as in NumPy 2.4: `(log(hypot(x + 1, y)), atan2(y, x + 1))`.
     fn ln1p(self) -> Self;
 }
 
-/// C99's (and so NumPy's) side of the branch cuts of `arcsin`, `arccos` and `arctanh` on the
-/// real axis beyond ±1: the sign of the input's imaginary zero picks the side (num_complex
-/// ignores it). `flip` for `arccos`, whose imaginary part has the opposite sign.
-#[inline(always)]
-fn on_cut<R: Float>(z: Complex<R>, w: Complex<R>, flip: bool) -> Complex<R> {
-    if z.im == R::ZERO && z.re.abs() > R::ONE && !w.im.is_nan() {
-        let s = if flip { -z.im } else { z.im };
-        Complex::new(w.re, w.im.copysign(s))
-    } else {
-        w
+/// The C library's complex functions. `Complex<f64>`/`Complex<f32>` are `#[repr(C)]` pairs,
+/// which the C ABIs (x86-64 SysV, AArch64) pass and return exactly as `double _Complex` /
+/// `float _Complex`.
+mod clib {
+    use num_complex::{Complex32, Complex64};
+    extern "C" {
+        pub fn csqrt(z: Complex64) -> Complex64;
+        pub fn cexp(z: Complex64) -> Complex64;
+        pub fn clog(z: Complex64) -> Complex64;
+        pub fn csin(z: Complex64) -> Complex64;
+        pub fn ccos(z: Complex64) -> Complex64;
+        pub fn ctan(z: Complex64) -> Complex64;
+        pub fn casin(z: Complex64) -> Complex64;
+        pub fn cacos(z: Complex64) -> Complex64;
+        pub fn catan(z: Complex64) -> Complex64;
+        pub fn csinh(z: Complex64) -> Complex64;
+        pub fn ccosh(z: Complex64) -> Complex64;
+        pub fn ctanh(z: Complex64) -> Complex64;
+        pub fn casinh(z: Complex64) -> Complex64;
+        pub fn cacosh(z: Complex64) -> Complex64;
+        pub fn catanh(z: Complex64) -> Complex64;
+        pub fn cpow(a: Complex64, b: Complex64) -> Complex64;
+        pub fn csqrtf(z: Complex32) -> Complex32;
+        pub fn cexpf(z: Complex32) -> Complex32;
+        pub fn clogf(z: Complex32) -> Complex32;
+        pub fn csinf(z: Complex32) -> Complex32;
+        pub fn ccosf(z: Complex32) -> Complex32;
+        pub fn ctanf(z: Complex32) -> Complex32;
+        pub fn casinf(z: Complex32) -> Complex32;
+        pub fn cacosf(z: Complex32) -> Complex32;
+        pub fn catanf(z: Complex32) -> Complex32;
+        pub fn csinhf(z: Complex32) -> Complex32;
+        pub fn ccoshf(z: Complex32) -> Complex32;
+        pub fn ctanhf(z: Complex32) -> Complex32;
+        pub fn casinhf(z: Complex32) -> Complex32;
+        pub fn cacoshf(z: Complex32) -> Complex32;
+        pub fn catanhf(z: Complex32) -> Complex32;
+        pub fn cpowf(a: Complex32, b: Complex32) -> Complex32;
     }
 }
 
 macro_rules! impl_cmath {
-    ($($t:ty),*) => {$(
+    ($t:ty, $r:ty, $loge2:expr, $log2e:expr, $log10e:expr;
+     $($name:ident => $c:ident),*; pow => $cpow:ident) => {
         impl CMath for $t {
-            #[inline(always)] fn sqrt(self) -> Self { <$t>::sqrt(self) }
-            #[inline(always)] fn exp(self) -> Self { <$t>::exp(self) }
-            #[inline(always)] fn exp2(self) -> Self { <$t>::exp2(self) }
-            #[inline(always)] fn ln(self) -> Self { <$t>::ln(self) }
-            #[inline(always)] fn log2(self) -> Self { <$t>::log2(self) }
-            #[inline(always)] fn log10(self) -> Self { <$t>::log10(self) }
-            #[inline(always)] fn sin(self) -> Self { <$t>::sin(self) }
-            #[inline(always)] fn cos(self) -> Self { <$t>::cos(self) }
-            #[inline(always)] fn tan(self) -> Self { <$t>::tan(self) }
-            #[inline(always)] fn asin(self) -> Self { on_cut(self, <$t>::asin(self), false) }
-            #[inline(always)] fn acos(self) -> Self { on_cut(self, <$t>::acos(self), true) }
-            #[inline(always)] fn atan(self) -> Self { <$t>::atan(self) }
-            #[inline(always)] fn sinh(self) -> Self { <$t>::sinh(self) }
-            #[inline(always)] fn cosh(self) -> Self { <$t>::cosh(self) }
-            #[inline(always)] fn tanh(self) -> Self { <$t>::tanh(self) }
-            #[inline(always)] fn asinh(self) -> Self { <$t>::asinh(self) }
-            #[inline(always)] fn acosh(self) -> Self { <$t>::acosh(self) }
-            #[inline(always)] fn atanh(self) -> Self { on_cut(self, <$t>::atanh(self), false) }
-            #[inline(always)] fn powc(self, b: Self) -> Self { <$t>::powc(self, b) }
-            #[inline(always)] fn expm1(self) -> Self { <$t>::exp(self) - <$t>::new(1.0, 0.0) }
-            #[inline(always)] fn ln1p(self) -> Self { <$t>::ln(self + <$t>::new(1.0, 0.0)) }
+            $(
+                #[inline(always)]
+                fn $name(self) -> Self {
+                    // SAFETY: a pure C99 math function of one complex value (no pointers, no
+                    // state but the floating-point flags); the ABI match is explained on `clib`.
+                    unsafe { clib::$c(self) }
+                }
+            )*
+            #[inline(always)]
+            fn powc(self, b: Self) -> Self {
+                // SAFETY: as above.
+                unsafe { clib::$cpow(self, b) }
+            }
+            #[inline(always)]
+            fn exp2(self) -> Self {
+                CMath::exp(<$t>::new(self.re * $loge2, self.im * $loge2))
+            }
+            #[inline(always)]
+            fn log2(self) -> Self {
+                let l = CMath::ln(self);
+                <$t>::new(l.re * $log2e, l.im * $log2e)
+            }
+            #[inline(always)]
+            fn log10(self) -> Self {
+                let l = CMath::ln(self);
+                <$t>::new(l.re * $log10e, l.im * $log10e)
+            }
+            #[inline(always)]
+            fn expm1(self) -> Self {
+                let (x, y) = (self.re, self.im);
+                let a = Float::sin(y / 2.0);
+                <$t>::new(
+                    Float::expm1(x) * Float::cos(y) - 2.0 * a * a,
+                    Float::exp(x) * Float::sin(y),
+                )
+            }
+            #[inline(always)]
+            fn ln1p(self) -> Self {
+                let xp1 = self.re + 1.0;
+                <$t>::new(Float::ln(Float::hypot(xp1, self.im)), Float::atan2(self.im, xp1))
+            }
         }
-    )*};
+    };
 }
 
-impl_cmath!(num_complex::Complex32, num_complex::Complex64);
+impl_cmath!(num_complex::Complex64, f64, std::f64::consts::LN_2, std::f64::consts::LOG2_E,
+    std::f64::consts::LOG10_E;
+    sqrt => csqrt, exp => cexp, ln => clog, sin => csin, cos => ccos, tan => ctan,
+    asin => casin, acos => cacos, atan => catan, sinh => csinh, cosh => ccosh, tanh => ctanh,
+    asinh => casinh, acosh => cacosh, atanh => catanh; pow => cpow);
+impl_cmath!(num_complex::Complex32, f32, std::f32::consts::LN_2, std::f32::consts::LOG2_E,
+    std::f32::consts::LOG10_E;
+    sqrt => csqrtf, exp => cexpf, ln => clogf, sin => csinf, cos => ccosf, tan => ctanf,
+    asin => casinf, acos => cacosf, atan => catanf, sinh => csinhf, cosh => ccoshf,
+    tanh => ctanhf, asinh => casinhf, acosh => cacoshf, atanh => catanhf; pow => cpowf);

@@ -27,6 +27,40 @@ macro_rules! map2 {
     )*};
 }
 
+macro_rules! map1_fixup {
+    (<$T:ident: $b:path> $($name:ident -> $out:ty = |$a:ident| $e:expr,
+        exact if $need:expr => $ex:expr;)*) => {$(
+        pub struct $name;
+        impl<$T: $b> Map1<$T> for $name {
+            type Out = $out;
+            #[inline(always)]
+            fn apply($a: $T) -> $out { $e }
+            const FIXUP: bool = true;
+            #[inline(always)]
+            fn needs_exact($a: $T) -> bool { $need }
+            #[inline(always)]
+            fn exact($a: $T) -> $out { $ex }
+        }
+    )*};
+}
+
+macro_rules! map2_fixup {
+    (<$T:ident: $b:path> $($name:ident -> $out:ty = |$a:ident, $c:ident| $e:expr,
+        exact if $need:expr => $ex:expr;)*) => {$(
+        pub struct $name;
+        impl<$T: $b> Map2<$T> for $name {
+            type Out = $out;
+            #[inline(always)]
+            fn apply($a: $T, $c: $T) -> $out { $e }
+            const FIXUP: bool = true;
+            #[inline(always)]
+            fn needs_exact($a: $T, $c: $T) -> bool { $need }
+            #[inline(always)]
+            fn exact($a: $T, $c: $T) -> $out { $ex }
+        }
+    )*};
+}
+
 macro_rules! map3 {
     (<$T:ident: $b:path> $($name:ident -> $out:ty = |$a:ident, $c:ident, $d:ident| $e:expr;)*) => {$(
         pub struct $name;
@@ -206,9 +240,6 @@ pub mod flt {
         Log2 -> T = |a| a.log2();
         Log10 -> T = |a| a.log10();
         Log1p -> T = |a| a.ln1p();
-        Sin -> T = |a| a.sin();
-        Cos -> T = |a| a.cos();
-        Tan -> T = |a| a.tan();
         Arcsin -> T = |a| a.asin();
         Arccos -> T = |a| a.acos();
         Arctan -> T = |a| a.atan();
@@ -231,15 +262,25 @@ pub mod flt {
         FloorDivide -> T = |a, b| a.floor_div(b);
         Remainder -> T = |a, b| a.py_rem(b);
         Fmod -> T = |a, b| a % b;
-        Power -> T = |a, b| a.powf(b);
         Arctan2 -> T = |a, b| a.atan2(b);
-        Hypot -> T = |a, b| a.hypot(b);
+        Hypot -> T = |a, b| a.hypot_fast(b);
         Nextafter -> T = |a, b| a.nextafter(b);
         Copysign -> T = |a, b| a.copysign(b);
         MakeComplex -> Complex<T> = |a, b| Complex { re: a, im: b };
     }
     map3! { <T: Float>
         Fma -> T = |a, b, c| a.fma(b, c);
+    }
+
+    // Vectorised approximations with an exact second pass for the lanes they cannot do
+    // (see `drive::Map1::FIXUP`).
+    map1_fixup! { <T: Float>
+        Sin -> T = |a| a.sin(), exact if a.trig_huge() => a.sin_exact();
+        Cos -> T = |a| a.cos(), exact if a.trig_huge() => a.cos_exact();
+        Tan -> T = |a| a.tan(), exact if a.trig_huge() => a.tan_exact();
+    }
+    map2_fixup! { <T: Float>
+        Power -> T = |a, b| a.powf(b), exact if a.pow_special(b) => a.powf_exact(b);
     }
 }
 
@@ -260,6 +301,31 @@ pub mod cpx {
         Real -> T::R = |a| a.re();
         Imag -> T::R = |a| a.im();
     }
+    /// NumPy's complex `clip` (`clip.cpp`): `min(max(x, lo), hi)` where each step keeps a
+    /// first operand with a NaN part, else decides by a plain lexicographic comparison (not the
+    /// NaN-aware ordering of `<` and `maximum`).
+    pub struct Clip;
+    impl<T: Cplx> Map3<T, T, T> for Clip {
+        type Out = T;
+        #[inline(always)]
+        fn apply(x: T, lo: T, hi: T) -> T {
+            let nan = |z: T| z.re().is_nan() || z.im().is_nan();
+            let before = |a: T, b: T| {
+                if a.re() == b.re() {
+                    a.im() < b.im()
+                } else {
+                    a.re() < b.re()
+                }
+            };
+            let t = if nan(x) || before(lo, x) { x } else { lo };
+            if nan(t) || before(t, hi) {
+                t
+            } else {
+                hi
+            }
+        }
+    }
+
     map2! { <T: Cplx>
         Add -> T = |a, b| T::new(a.re() + b.re(), a.im() + b.im());
         Subtract -> T = |a, b| T::new(a.re() - b.re(), a.im() - b.im());

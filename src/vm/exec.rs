@@ -133,10 +133,22 @@ pub fn validate(program: &Program) -> Result<()> {
     for instr in &program.body {
         check_instr(instr, true)?;
     }
-    match program.body.last() {
-        Some(last) if last.dst == Dest::Reg(program.result) && last.out == program.result_dtype => {
-            Ok(())
+    for sub in &program.reductions {
+        let ok = sub.program.reduce.is_some_and(|r| r.axis.is_none())
+            && matches!(program.scalars.get(sub.slot as usize),
+                Some(ScalarInit::Computed(d)) if *d == sub.program.result_dtype);
+        if !ok {
+            return Err(internal(format!(
+                "reduction pass into s{} is invalid",
+                sub.slot
+            )));
         }
+    }
+    // A reduction program's result register holds the values it folds (of the reduction's
+    // accumulation dtype), not the result.
+    let values_dtype = program.reduce.map_or(program.result_dtype, |r| r.ty);
+    match program.body.last() {
+        Some(last) if last.dst == Dest::Reg(program.result) && last.out == values_dtype => Ok(()),
         _ => Err(internal(
             "the last body instruction must write the result register",
         )),
@@ -280,6 +292,11 @@ pub(crate) struct Job<'a> {
     /// Set when an integer `**` met a negative exponent, which NumPy refuses at run time; the
     /// kernel itself cannot fail, so the block loop checks and reports through this flag.
     pub(crate) negative_power: std::sync::atomic::AtomicBool,
+    /// For reduction programs: where each block's values go instead of the output (operand 0
+    /// then only orders the walk and locates output elements or flat indices).
+    pub(crate) sink: Option<&'a dyn super::reduce::Reducer>,
+    /// For reduction programs whose body only copies input `i`: its block is the values.
+    pub(crate) direct: Option<usize>,
 }
 
 // SAFETY: the raw pointers address the caller's arrays, which outlive the evaluation; threads
@@ -660,8 +677,10 @@ impl Job<'_> {
             // SAFETY: `offsets` plus `start * inner_stride` addresses element (row, start) of
             // each operand, inside its allocation because the plan was built from its shape
             // and strides; the n elements of the block stay inside it for the same reason.
-            let base = |op: usize| unsafe {
-                self.bases[op].offset(offsets[op] + start as isize * plan.inner_strides[op])
+            // (Wrapping: a reduction's operand 0 may be a pseudo-array at address 0.)
+            let base = |op: usize| {
+                self.bases[op]
+                    .wrapping_offset(offsets[op] + start as isize * plan.inner_strides[op])
             };
             for (i, input) in inputs.iter_mut().enumerate() {
                 let op = i + 1;
@@ -676,6 +695,19 @@ impl Job<'_> {
                     unsafe { gather(g, p, plan.inner_strides[op], n, self.sizes[op]) };
                     *input = g;
                 }
+            }
+            if let Some(sink) = self.sink {
+                let values = match self.direct {
+                    Some(i) => inputs[i],
+                    None => {
+                        // SAFETY: as below, into the result register.
+                        unsafe { self.run_body(n, &inputs, &firsts, result_ptr, scratch) };
+                        result_ptr as *const u8
+                    }
+                };
+                // SAFETY: `values` holds the block's n values; this unit is this thread's.
+                unsafe { sink.block(unit, values, n, &[(base(0), n)]) };
+                continue;
             }
             let out_block = base(0);
             // The result goes straight into a contiguous output block. An input read in place
@@ -730,9 +762,9 @@ impl Job<'_> {
                 // SAFETY: (cursor row, col..col+m) is inside the iteration space, so each
                 // operand's segment lies inside its allocation; gather buffers hold b >= done+m
                 // elements.
-                let seg = |op: usize| unsafe {
+                let seg = |op: usize| {
                     self.bases[op]
-                        .offset(cursor.offsets[op] + col as isize * plan.inner_strides[op])
+                        .wrapping_offset(cursor.offsets[op] + col as isize * plan.inner_strides[op])
                 };
                 for op in 1..nops {
                     let size = self.sizes[op];
@@ -754,6 +786,19 @@ impl Job<'_> {
                     col = 0;
                     cursor.advance(plan);
                 }
+            }
+            if let Some(sink) = self.sink {
+                let values = match self.direct {
+                    Some(i) => inputs[i],
+                    None => {
+                        // SAFETY: as below.
+                        unsafe { self.run_body(n, &inputs, &inputs, result_ptr, scratch) };
+                        result_ptr as *const u8
+                    }
+                };
+                // SAFETY: `values` holds the block's n values; this unit is this thread's.
+                unsafe { sink.block(unit, values, n, &out_segs) };
+                continue;
             }
             // SAFETY: every input is a gather buffer of n elements; the result register holds
             // b >= n elements and is disjoint from them.

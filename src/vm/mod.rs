@@ -13,6 +13,7 @@
 pub mod exec;
 pub(crate) mod memory;
 pub mod plan;
+pub(crate) mod reduce;
 pub mod threads;
 
 pub use exec::{Lookup, BLOCK};
@@ -34,7 +35,10 @@ use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
 
-/// Runs `$body` with `$v` bound to the payload of any variant of a dtype-dispatched enum.
+/// Runs `$body` with `$v` bound to the payload of any variant of a dtype-dispatched enum
+/// ([`Array`], [`ArrayRef`], [`ArrayMut`]): `ndexpr::dispatch!(a, Array, v => v.len())`.
+#[macro_export]
+#[doc(hidden)]
 macro_rules! dispatch {
     ($e:expr, $enum:ident, $v:ident => $body:expr) => {
         match $e {
@@ -716,6 +720,8 @@ fn execute(program: &Program, bound: &mut Bound, out: &RawArray, opts: &RunOptio
         block,
         stream: exec::stream_output(shape.iter().product::<usize>() * out.size, opts),
         negative_power: Default::default(),
+        sink: None,
+        direct: None,
     };
     let threads = opts.threads.unwrap_or_else(num_threads).max(1);
     exec::run_job(&job, threads, opts.parallel_work);
@@ -725,16 +731,60 @@ fn execute(program: &Program, bound: &mut Bound, out: &RawArray, opts: &RunOptio
     Ok(())
 }
 
+/// Runs a bound program (its sub-reductions computed) into `out`, of the program's result shape.
+fn run(program: &Program, bound: &mut Bound, out: &RawArray, opts: &RunOptions) -> Result<()> {
+    if program.reduce.is_some() {
+        reduce::execute(program, bound, out, opts)
+    } else {
+        execute(program, bound, out, opts)
+    }
+}
+
+/// Binds `program` to `vars` and computes its full reductions, each a pass of its own over its
+/// own variables (which broadcast among themselves only), into the slots the program reads
+/// them from. Nested reductions (`sum(a - mean(a))`) recurse: inner passes run first.
+fn bind_all(
+    program: &Program,
+    vars: &Vars<'_>,
+    extra: &mut Vec<Slot>,
+    opts: &RunOptions,
+) -> Result<Bound> {
+    let mut bound = bind(program, vars, extra)?;
+    for sub in &program.reductions {
+        let mut sub_extra = Vec::new();
+        let mut sub_bound = bind_all(&sub.program, vars, &mut sub_extra, opts)?;
+        let mut slot = Slot::default();
+        let dtype = sub.program.result_dtype;
+        let out = RawArray {
+            ptr: slot.0.as_mut_ptr(),
+            shape: Vec::new(),
+            strides: Vec::new(),
+            size: dtype.size(),
+            dtype,
+        };
+        reduce::execute(&sub.program, &mut sub_bound, &out, opts)?;
+        bound.slots[sub.slot as usize] = slot;
+    }
+    Ok(bound)
+}
+
 /// Allocates the output (C order, or Fortran order when all inputs are), runs, and wraps it.
 fn run_new<T: VmElement>(program: &Program, bound: &mut Bound, opts: &RunOptions) -> Result<Array> {
-    let n: usize = bound.shape.iter().product();
+    // A reduction's result has the reduced shape, in C order.
+    let out_shape = match &program.reduce {
+        None => bound.shape.clone(),
+        Some(spec) => {
+            bound.fortran = false;
+            reduce::result_shape(spec, &bound.shape)?
+        }
+    };
+    let n: usize = out_shape.iter().product();
     let mut data: Vec<T> = Vec::with_capacity(n);
     memory::advise_huge_pages(data.as_mut_ptr() as *mut u8, n * T::DTYPE.size());
-    let shape = IxDyn(&bound.shape);
+    let shape = IxDyn(&out_shape);
     let strides: Vec<isize> = if bound.fortran {
         let mut acc = 1isize;
-        bound
-            .shape
+        out_shape
             .iter()
             .map(|&d| {
                 let s = acc;
@@ -744,8 +794,7 @@ fn run_new<T: VmElement>(program: &Program, bound: &mut Bound, opts: &RunOptions
             .collect()
     } else {
         let mut acc = 1isize;
-        let mut s: Vec<isize> = bound
-            .shape
+        let mut s: Vec<isize> = out_shape
             .iter()
             .rev()
             .map(|&d| {
@@ -759,12 +808,12 @@ fn run_new<T: VmElement>(program: &Program, bound: &mut Bound, opts: &RunOptions
     };
     let out = RawArray {
         ptr: data.as_mut_ptr() as *mut u8,
-        shape: bound.shape.clone(),
+        shape: out_shape.clone(),
         strides,
         size: T::DTYPE.size(),
         dtype: T::DTYPE,
     };
-    execute(program, bound, &out, opts)?;
+    run(program, bound, &out, opts)?;
     // SAFETY: the run wrote all n elements (every block of the plan covers the output exactly
     // once, and each block's last instruction or scatter writes all of its elements).
     unsafe { data.set_len(n) };
@@ -791,7 +840,7 @@ fn new_output(program: &Program, bound: &mut Bound, opts: &RunOptions) -> Result
 pub fn eval_program(program: &Program, vars: &Vars<'_>, opts: &RunOptions) -> Result<Array> {
     guard(|| {
         let mut extra = Vec::new();
-        let mut bound = bind(program, vars, &mut extra)?;
+        let mut bound = bind_all(program, vars, &mut extra, opts)?;
         new_output(program, &mut bound, opts)
     })
 }
@@ -808,7 +857,7 @@ pub fn eval_program_into(
 ) -> Result<()> {
     guard(|| {
         let mut extra = Vec::new();
-        let mut bound = bind(program, vars, &mut extra)?;
+        let mut bound = bind_all(program, vars, &mut extra, opts)?;
         if out.dtype() != program.result_dtype {
             return Err(Error::new(
                 ErrorKind::Output,
@@ -820,6 +869,27 @@ pub fn eval_program_into(
             ));
         }
         let out_shape = out.shape().to_vec();
+        if let Some(spec) = &program.reduce {
+            // A reduction's output has exactly the reduced shape, and never shares memory
+            // with an input (its elements are written while inputs are still being read).
+            let want = reduce::result_shape(spec, &bound.shape)?;
+            if out_shape != want {
+                return Err(Error::new(
+                    ErrorKind::Shape,
+                    format!(
+                        "output has shape {} but the reduction gives shape {}",
+                        shape_str(&out_shape),
+                        shape_str(&want)
+                    ),
+                ));
+            }
+            let raw = out.raw();
+            if overlaps_any(&raw, &bound) {
+                let tmp = new_output(program, &mut bound, opts)?;
+                return out.assign_from(&tmp);
+            }
+            return reduce::execute(program, &mut bound, &raw, opts);
+        }
         let fits = broadcast_shapes(&[("out", &out_shape), ("expr", &bound.shape)])
             .is_ok_and(|s| s == out_shape);
         if !fits {
@@ -897,6 +967,23 @@ fn partially_overlaps(out: &RawArray, bound: &Bound) -> bool {
     })
 }
 
+/// Whether `out`'s memory range meets any input's.
+fn overlaps_any(out: &RawArray, bound: &Bound) -> bool {
+    let Some((olo, ohi)) = byte_range(out.ptr as usize, &out.shape, &out.byte_strides(), out.size)
+    else {
+        return false;
+    };
+    bound.inputs.iter().any(|input| {
+        byte_range(
+            input.ptr as usize,
+            &input.shape,
+            &input.byte_strides(),
+            input.size,
+        )
+        .is_some_and(|(lo, hi)| lo < ohi && olo < hi)
+    })
+}
+
 /// A small bounded LRU map: each entry remembers when it was last used; inserting into a full
 /// map evicts the least recently used entry (an O(capacity) scan, only on a miss).
 pub(crate) struct Lru<K, V> {
@@ -962,6 +1049,12 @@ fn cached_compile(src: &str, signature: Signature) -> Result<Expr> {
     let expr = guard(|| Expr::compile(&key.0, &key.1))?;
     with_cache(|c| c.insert(key, expr.clone()));
     Ok(expr)
+}
+
+/// The compiled expression [`evaluate`] holds for `src` and `signature`, if any.
+pub fn cached(src: &str, signature: &Signature) -> Option<Expr> {
+    let key = (src.to_string(), signature.clone());
+    with_cache(|c| c.get(&key))
 }
 
 /// Number of compiled expressions currently cached by [`evaluate`].

@@ -6,8 +6,8 @@ pub mod reference;
 
 #[allow(unused_imports)]
 pub use reference::{
-    broadcast_shapes, reference_eval, reference_eval_ast, reference_eval_traced, Exactness,
-    RefArray, Rules, SKIP,
+    broadcast_shapes, reference_eval, reference_eval_ast, reference_eval_full,
+    reference_eval_traced, Exactness, RefArray, Rules, SKIP,
 };
 
 use half::f16;
@@ -167,22 +167,32 @@ impl RefArray {
 /// are far below the threshold real calls use, and the point is to run the threaded path.
 ///
 /// Only variables the expression mentions are passed; views may have any strides (negative,
-/// zero) and 0-d views stand for scalars.
+/// zero) and 0-d views are 0-d arrays.
 pub fn run_ndexpr(src: &str, vars: &[(&str, RefView)], threads: usize) -> Result<RefArray, String> {
-    run_ndexpr_at(src, vars, threads, None)
+    run_ndexpr_with(src, vars, &[], threads, None)
 }
 
-/// [`run_ndexpr`] with the kernels of one instruction-set level (`None`: the active one). A level
-/// always goes through `eval_program`, with threads from any size on.
-pub fn run_ndexpr_at(
+/// As [`run_ndexpr`], with the 0-d views named in `scalars` passed as Rust scalars
+/// (`Vars::with("k", 2.5f64)`: a `Var::Scalar`, loaded once, never expanded) instead of 0-d
+/// arrays, and with the kernels of one instruction-set level (`None`: the active one; a level
+/// always goes through `eval_program`, with threads from any size on). NumPy treats scalars and
+/// 0-d arrays alike: a strong operand of its dtype, and a 0-d result when every operand is 0-d.
+pub fn run_ndexpr_with(
     src: &str,
     vars: &[(&str, RefView)],
+    scalars: &[&str],
     threads: usize,
     level: Option<ndexpr::kernels::Isa>,
 ) -> Result<RefArray, String> {
     let mut env = ndexpr::Vars::new();
     for (name, view) in vars {
-        env = crate::with_view!(view, v => env.with(name, v.clone()));
+        env = if scalars.contains(name) {
+            assert!(view.shape().is_empty(), "scalar `{name}` must be 0-d");
+            crate::with_view!(view, v => env.with(name, *v.iter().next().expect("one element")))
+        } else {
+            crate::with_view!(view, v => env.with(name, v.clone()))
+        };
+        assert_eq!(env.get(name).unwrap().is_scalar(), scalars.contains(name));
     }
     let out = if threads == 1 && level.is_none() {
         // The thread count is process-wide and tests run in parallel: hold a lock so that the
@@ -331,20 +341,95 @@ pub fn compare(got: &RefArray, want: &RefArray, max_ulps: u64) -> Result<(), Str
                 || (x.is_nan() && y.is_nan())
                 || (tol > 0 && ulp_diff(x, y) <= tol)
         }),
+        // A complex part may also be off by `tol` ULP of the larger part's magnitude: complex
+        // functions are accurate relative to |z|, not per part (a part that cancels to nearly 0
+        // carries the absolute error of the other).
         (RefArray::C64(g), RefArray::C64(w)) => first_bad(g, w, |x, y| {
+            let scale = y.re.abs().max(y.im.abs()) as f64 * f32::EPSILON as f64;
             [(x.re, y.re), (x.im, y.im)].iter().all(|&(p, q)| {
                 p.to_bits() == q.to_bits()
                     || (p.is_nan() && q.is_nan())
                     || (tol > 0 && ulp_diff_f32(p, q) <= tol)
+                    || (tol > 0 && ((p - q) as f64).abs() <= tol as f64 * scale)
             })
         }),
         (RefArray::C128(g), RefArray::C128(w)) => first_bad(g, w, |x, y| {
+            let scale = y.re.abs().max(y.im.abs()) * f64::EPSILON;
             [(x.re, y.re), (x.im, y.im)].iter().all(|&(p, q)| {
                 p.to_bits() == q.to_bits()
                     || (p.is_nan() && q.is_nan())
                     || (tol > 0 && ulp_diff(p, q) <= tol)
+                    || (tol > 0 && (p - q).abs() <= tol as f64 * scale)
             })
         }),
         _ => unreachable!("dtypes checked above"),
     }
+}
+
+/// The ULP tolerance for results whose last operation is approximate ([`Exactness::Approx`]).
+pub const APPROX_ULPS: u64 = 4;
+
+/// Compares ndexpr's result with the reference's as the reference's [`Exactness`] allows: bits;
+/// bits with the zeros' signs ignored; [`APPROX_ULPS`]; or dtype and shape only.
+pub fn verdict(got: &RefArray, want: &RefArray, exactness: Exactness) -> Result<(), String> {
+    match exactness {
+        Exactness::Exact => compare(got, want, 0),
+        Exactness::ZeroSign => compare(&unsign_zeros(got), &unsign_zeros(want), 0),
+        Exactness::Approx => compare(got, want, APPROX_ULPS),
+        Exactness::Tainted => compare_meta(got, want),
+    }
+}
+
+/// As [`verdict`], with per-element absolute tolerances for a complex approximate result (from
+/// [`reference_eval_full`]): each part within its element's tolerance, NaN against NaN;
+/// elements with an infinite tolerance are not compared.
+pub fn verdict_within(
+    got: &RefArray,
+    want: &RefArray,
+    exactness: Exactness,
+    tolerance: Option<&ndarray::ArrayD<f64>>,
+) -> Result<(), String> {
+    let Some(tol) = tolerance.filter(|_| exactness == Exactness::Approx) else {
+        return verdict(got, want, exactness);
+    };
+    compare_meta(got, want)?;
+    fn check<T: Copy + Into<f64> + std::fmt::Debug>(
+        g: &ndarray::ArrayD<num_complex::Complex<T>>,
+        w: &ndarray::ArrayD<num_complex::Complex<T>>,
+        tol: &ndarray::ArrayD<f64>,
+    ) -> Result<(), String> {
+        for (((i, x), y), &t) in g.indexed_iter().zip(w.iter()).zip(tol.iter()) {
+            let near = |p: T, q: T| {
+                let (p, q): (f64, f64) = (p.into(), q.into());
+                p == q || (p.is_nan() && q.is_nan()) || (p - q).abs() <= t
+            };
+            if t.is_finite() && !(near(x.re, y.re) && near(x.im, y.im)) {
+                return Err(format!(
+                    "element {:?}: got {x:?}, want {y:?} (tolerance {t:e})",
+                    i.slice()
+                ));
+            }
+        }
+        Ok(())
+    }
+    match (got, want) {
+        (RefArray::C64(g), RefArray::C64(w)) => check(g, w, tol),
+        (RefArray::C128(g), RefArray::C128(w)) => check(g, w, tol),
+        _ => verdict(got, want, exactness),
+    }
+}
+
+/// Dtype and shape only: for values that went through approximate functions and then further
+/// operations, where no element-wise bound holds.
+pub fn compare_meta(got: &RefArray, want: &RefArray) -> Result<(), String> {
+    if got.dtype() != want.dtype() || got.shape() != want.shape() {
+        return Err(format!(
+            "got {} {:?}, want {} {:?}",
+            got.dtype(),
+            got.shape(),
+            want.dtype(),
+            want.shape()
+        ));
+    }
+    Ok(())
 }

@@ -9,9 +9,14 @@
 //! NumPy sees it); a literal meeting an array is a weak scalar converted to the loop's dtype.
 //! float16 loops compute in float32 and round back per operation, as NumPy's half loops do.
 //!
+//! Complex loops follow NumPy 2.4's C code on x86-64 (the SIMD multiply is fused, Smith's
+//! division, npymath's `npy_cpow`, lexicographic orderings); the complex functions NumPy takes
+//! from libm (`cexp`, `csqrt`, ...) are called from the C library here too.
+//!
 //! Errors whose text starts with [`SKIP`] mark cases NumPy leaves undefined (integer reciprocal
-//! of zero, float-to-int casts of NaN, complex values this reference does not model): a
-//! differential test should discard such cases rather than compare them.
+//! of zero, float-to-int casts of NaN) or that the reference does not model (Python's
+//! non-integer complex `**` between literals): a differential test should discard such cases
+//! rather than compare them.
 
 use half::f16;
 use ndarray::{ArrayD, IxDyn, Zip};
@@ -421,7 +426,7 @@ fn int_binary<T: Int>(op: Op, x: T, y: T) -> Result<T, String> {
 fn int_unary<T: Int>(op: Op, x: T) -> Result<T, String> {
     Ok(match op {
         Op::Negative => x.wneg(),
-        Op::Positive | Op::Floor | Op::Ceil | Op::Trunc | Op::Rint | Op::Copy => x,
+        Op::Positive | Op::Floor | Op::Ceil | Op::Trunc | Op::Rint | Op::Copy | Op::Conjugate => x,
         Op::Invert => x.not(),
         Op::Absolute => {
             if T::SIGNED && x < T::ZERO {
@@ -453,6 +458,7 @@ trait Float: Copy + PartialOrd + Default + std::fmt::Debug {
     const ONE: Self;
     const NAN: Self;
     fn from_f64(v: f64) -> Self;
+    fn to_f64(self) -> f64;
     fn is_nan(self) -> bool;
     fn add(self, o: Self) -> Self;
     fn sub(self, o: Self) -> Self;
@@ -468,6 +474,12 @@ trait Float: Copy + PartialOrd + Default + std::fmt::Debug {
     fn is_sign_negative(self) -> bool;
     fn is_infinite(self) -> bool;
     fn is_finite(self) -> bool;
+    /// `self * a + b` with one rounding.
+    fn mul_add(self, a: Self, b: Self) -> Self;
+    fn abs(self) -> Self;
+    fn sqrt(self) -> Self;
+    /// The platform libm's `hypot` (what NumPy's `npy_hypot` calls).
+    fn hypot(self, o: Self) -> Self;
 }
 
 macro_rules! float_impl {
@@ -478,6 +490,9 @@ macro_rules! float_impl {
             const NAN: Self = $t::NAN;
             fn from_f64(v: f64) -> Self {
                 v as $t
+            }
+            fn to_f64(self) -> f64 {
+                self as f64
             }
             fn is_nan(self) -> bool {
                 $t::is_nan(self)
@@ -515,6 +530,18 @@ macro_rules! float_impl {
             fn is_finite(self) -> bool {
                 $t::is_finite(self)
             }
+            fn mul_add(self, a: Self, b: Self) -> Self {
+                $t::mul_add(self, a, b)
+            }
+            fn abs(self) -> Self {
+                $t::abs(self)
+            }
+            fn sqrt(self) -> Self {
+                $t::sqrt(self)
+            }
+            fn hypot(self, o: Self) -> Self {
+                $t::hypot(self, o)
+            }
             fn unary_std(self, op: Op) -> Option<Self> {
                 let x = self;
                 Some(match op {
@@ -536,9 +563,11 @@ macro_rules! float_impl {
                     Op::Sinh => x.sinh(),
                     Op::Cosh => x.cosh(),
                     Op::Tanh => x.tanh(),
-                    Op::Arcsinh => x.asinh(),
-                    Op::Arccosh => x.acosh(),
-                    Op::Arctanh => x.atanh(),
+                    // Rust's own asinh/acosh/atanh lose thousands of ULP near their poles:
+                    // glibc's, as NumPy's scalar loops call.
+                    Op::Arcsinh => LibmHyperbolic::asinh_c(x),
+                    Op::Arccosh => LibmHyperbolic::acosh_c(x),
+                    Op::Arctanh => LibmHyperbolic::atanh_c(x),
                     Op::Ceil => x.ceil(),
                     Op::Floor => x.floor(),
                     Op::Trunc => x.trunc(),
@@ -576,6 +605,413 @@ macro_rules! float_impl {
 }
 float_impl!(f32, u32);
 float_impl!(f64, u64);
+
+// ---------------------------------------------------------------------------------------------
+// Complex element operations: NumPy 2.4's loops on x86-64 (dispatched to an FMA-capable SIMD
+// target, as on the machine that produced `tests/data/kernels_numpy*.tsv`; the unit test
+// `complex_elements_match_numpy_rows` checks every complex row of those files bit for bit).
+
+type C<T> = num_complex::Complex<T>;
+
+/// The C library's inverse hyperbolic functions (accurate where Rust's formulas are not).
+trait LibmHyperbolic: Sized {
+    fn asinh_c(self) -> Self;
+    fn acosh_c(self) -> Self;
+    fn atanh_c(self) -> Self;
+}
+
+mod hyp {
+    #[link(name = "m")]
+    extern "C" {
+        pub fn asinh(x: f64) -> f64;
+        pub fn acosh(x: f64) -> f64;
+        pub fn atanh(x: f64) -> f64;
+        pub fn asinhf(x: f32) -> f32;
+        pub fn acoshf(x: f32) -> f32;
+        pub fn atanhf(x: f32) -> f32;
+    }
+}
+
+macro_rules! libm_hyperbolic {
+    ($t:ty, $asinh:ident, $acosh:ident, $atanh:ident) => {
+        impl LibmHyperbolic for $t {
+            fn asinh_c(self) -> Self {
+                // SAFETY: pure C math functions of one float.
+                unsafe { hyp::$asinh(self) }
+            }
+            fn acosh_c(self) -> Self {
+                // SAFETY: as above.
+                unsafe { hyp::$acosh(self) }
+            }
+            fn atanh_c(self) -> Self {
+                // SAFETY: as above.
+                unsafe { hyp::$atanh(self) }
+            }
+        }
+    };
+}
+libm_hyperbolic!(f64, asinh, acosh, atanh);
+libm_hyperbolic!(f32, asinhf, acoshf, atanhf);
+
+/// The C library's complex functions: NumPy's `npy_cexp`, `npy_csqrt`, ... call them (glibc
+/// here), so on the same platform they reproduce NumPy bit for bit. ndexpr computes its own, so
+/// the differential test compares them with a tolerance all the same.
+mod clib {
+    use num_complex::{Complex32, Complex64};
+    #[link(name = "m")]
+    extern "C" {
+        pub fn cexp(z: Complex64) -> Complex64;
+        pub fn clog(z: Complex64) -> Complex64;
+        pub fn csqrt(z: Complex64) -> Complex64;
+        pub fn csin(z: Complex64) -> Complex64;
+        pub fn ccos(z: Complex64) -> Complex64;
+        pub fn ctan(z: Complex64) -> Complex64;
+        pub fn csinh(z: Complex64) -> Complex64;
+        pub fn ccosh(z: Complex64) -> Complex64;
+        pub fn ctanh(z: Complex64) -> Complex64;
+        pub fn casin(z: Complex64) -> Complex64;
+        pub fn cacos(z: Complex64) -> Complex64;
+        pub fn catan(z: Complex64) -> Complex64;
+        pub fn casinh(z: Complex64) -> Complex64;
+        pub fn cacosh(z: Complex64) -> Complex64;
+        pub fn catanh(z: Complex64) -> Complex64;
+        pub fn cpow(a: Complex64, b: Complex64) -> Complex64;
+        pub fn cexpf(z: Complex32) -> Complex32;
+        pub fn clogf(z: Complex32) -> Complex32;
+        pub fn csqrtf(z: Complex32) -> Complex32;
+        pub fn csinf(z: Complex32) -> Complex32;
+        pub fn ccosf(z: Complex32) -> Complex32;
+        pub fn ctanf(z: Complex32) -> Complex32;
+        pub fn csinhf(z: Complex32) -> Complex32;
+        pub fn ccoshf(z: Complex32) -> Complex32;
+        pub fn ctanhf(z: Complex32) -> Complex32;
+        pub fn casinf(z: Complex32) -> Complex32;
+        pub fn cacosf(z: Complex32) -> Complex32;
+        pub fn catanf(z: Complex32) -> Complex32;
+        pub fn casinhf(z: Complex32) -> Complex32;
+        pub fn cacoshf(z: Complex32) -> Complex32;
+        pub fn catanhf(z: Complex32) -> Complex32;
+        pub fn cpowf(a: Complex32, b: Complex32) -> Complex32;
+    }
+}
+
+/// The parts of a complex dtype: float element operations plus the C library's complex functions.
+trait CPart: Float {
+    /// NumPy's `NPY_LOGE2`, `NPY_LOG2E`, `NPY_LOG10E` in this precision.
+    const LOGE2: Self;
+    const LOG2E: Self;
+    const LOG10E: Self;
+    /// The C library's function for `op` (one of those it has), or `None`.
+    fn clib(op: Op, z: C<Self>) -> Option<C<Self>>;
+    fn cpow(a: C<Self>, b: C<Self>) -> C<Self>;
+    fn rint(self) -> Self;
+}
+
+macro_rules! cpart_impl {
+    ($t:ident, $c:ty, $($op:ident => $f:ident),*; $pow:ident) => {
+        impl CPart for $t {
+            const LOGE2: Self = std::$t::consts::LN_2;
+            const LOG2E: Self = std::$t::consts::LOG2_E;
+            const LOG10E: Self = std::$t::consts::LOG10_E;
+            fn clib(op: Op, z: C<Self>) -> Option<C<Self>> {
+                // SAFETY: plain C99 functions of one complex value (repr(C) pairs).
+                Some(match op {
+                    $(Op::$op => unsafe { clib::$f(z) },)*
+                    _ => return None,
+                })
+            }
+            fn cpow(a: C<Self>, b: C<Self>) -> C<Self> {
+                // SAFETY: as above.
+                unsafe { clib::$pow(a, b) }
+            }
+            fn rint(self) -> Self {
+                self.round_ties_even()
+            }
+        }
+    };
+}
+cpart_impl!(f64, Complex64, Exp => cexp, Log => clog, Sqrt => csqrt, Sin => csin, Cos => ccos,
+    Tan => ctan, Sinh => csinh, Cosh => ccosh, Tanh => ctanh, Arcsin => casin, Arccos => cacos,
+    Arctan => catan, Arcsinh => casinh, Arccosh => cacosh, Arctanh => catanh; cpow);
+cpart_impl!(f32, Complex32, Exp => cexpf, Log => clogf, Sqrt => csqrtf, Sin => csinf,
+    Cos => ccosf, Tan => ctanf, Sinh => csinhf, Cosh => ccoshf, Tanh => ctanhf, Arcsin => casinf,
+    Arccos => cacosf, Arctan => catanf, Arcsinh => casinhf, Arccosh => cacoshf,
+    Arctanh => catanhf; cpowf);
+
+/// NumPy's SIMD complex multiply (Highway's `MulComplex`: a fused multiply-add-subtract), used
+/// for `multiply` and `square`: `re = fma(ar, br, -(ai*bi))`, `im = fma(ar, bi, ai*br)`.
+fn c_mul<T: CPart>(a: C<T>, b: C<T>) -> C<T> {
+    C::new(
+        a.re.mul_add(b.re, a.im.mul(b.im).neg()),
+        a.re.mul_add(b.im, a.im.mul(b.re)),
+    )
+}
+
+/// npymath's `cmul` (used by `power`): two roundings per product, no fusing.
+fn c_mul_plain<T: CPart>(a: C<T>, b: C<T>) -> C<T> {
+    C::new(
+        a.re.mul(b.re).sub(a.im.mul(b.im)),
+        a.re.mul(b.im).add(a.im.mul(b.re)),
+    )
+}
+
+/// NumPy's complex `divide` (Smith's method, `loops.c.src`; npymath's `cdiv` is the same).
+fn c_div<T: CPart>(a: C<T>, b: C<T>) -> C<T> {
+    let (abr, abi) = (b.re.abs(), b.im.abs());
+    if abr >= abi {
+        if abr == T::ZERO && abi == T::ZERO {
+            // A complex inf or nan.
+            return C::new(a.re.div(abr), a.im.div(abi));
+        }
+        let rat = b.im.div(b.re);
+        let scl = T::ONE.div(b.re.add(b.im.mul(rat)));
+        C::new(
+            a.re.add(a.im.mul(rat)).mul(scl),
+            a.im.sub(a.re.mul(rat)).mul(scl),
+        )
+    } else {
+        let rat = b.re.div(b.im);
+        let scl = T::ONE.div(b.im.add(b.re.mul(rat)));
+        C::new(
+            a.re.mul(rat).add(a.im).mul(scl),
+            a.im.mul(rat).sub(a.re).mul(scl),
+        )
+    }
+}
+
+/// NumPy's complex `reciprocal` (`loops.c.src`).
+fn c_recip<T: CPart>(z: C<T>) -> C<T> {
+    if z.im.abs() <= z.re.abs() {
+        let r = z.im.div(z.re);
+        let d = z.re.add(z.im.mul(r));
+        C::new(T::ONE.div(d), r.neg().div(d))
+    } else {
+        let r = z.re.div(z.im);
+        let d = z.re.mul(r).add(z.im);
+        C::new(r.div(d), T::ONE.neg().div(d))
+    }
+}
+
+/// NumPy's SIMD complex `absolute` (`loops_unary_complex.dispatch.cpp`, taken for every
+/// layout): infinities win over NaNs, then `larger * sqrt(fma(ratio, ratio, 1))`.
+fn c_abs<T: CPart>(z: C<T>) -> T {
+    let inf = T::ONE.div(T::ZERO);
+    let (mut re, mut im) = (z.re.abs(), z.im.abs());
+    let (re_inf, im_inf) = (re.is_infinite(), im.is_infinite());
+    if re_inf {
+        im = inf;
+    }
+    if im_inf {
+        re = inf;
+    }
+    let (re_nan, im_nan) = (re.is_nan(), im.is_nan());
+    if re_nan {
+        im = T::NAN;
+    }
+    if im_nan {
+        re = T::NAN;
+    }
+    // Both NaN or neither, here.
+    let (larger, smaller) = if re.is_nan() || re >= im {
+        (re, im)
+    } else {
+        (im, re)
+    };
+    let ratio = if larger == T::ZERO || smaller.is_infinite() {
+        T::ZERO
+    } else {
+        smaller.div(larger)
+    };
+    ratio.mul_add(ratio, T::ONE).sqrt().mul(larger)
+}
+
+/// NumPy 2's complex `sign`: `z / |z|` with libm's `hypot` (`loops.c.src`).
+fn c_sign<T: CPart>(z: C<T>) -> C<T> {
+    let a = z.re.hypot(z.im);
+    let unit = |v: T| if v > T::ZERO { T::ONE } else { T::ONE.neg() };
+    if a.is_nan() {
+        C::new(T::NAN, T::NAN)
+    } else if a.is_infinite() {
+        match (z.re.is_infinite(), z.im.is_infinite()) {
+            (true, true) => C::new(T::NAN, T::NAN),
+            (true, false) => C::new(unit(z.re), T::ZERO),
+            _ => C::new(T::ZERO, unit(z.im)),
+        }
+    } else if a == T::ZERO {
+        C::new(T::ZERO, T::ZERO)
+    } else {
+        C::new(z.re.div(a), z.im.div(a))
+    }
+}
+
+/// Whether npymath's `npy_cpow` computes `a ** b` exactly (by multiplications), not with libm's
+/// `cpow`.
+fn c_pow_is_exact<T: CPart>(a: C<T>, b: C<T>) -> bool {
+    (b.re == T::ZERO && b.im == T::ZERO)
+        || (a.re == T::ZERO && a.im == T::ZERO)
+        || (b.im == T::ZERO && b.re > T::from_f64(-100.0) && b.re < T::from_f64(100.0) && {
+            T::from_f64(b.re.to_f64().trunc()) == b.re
+        })
+}
+
+/// npymath's `npy_cpow`: 1 for a zero exponent, 0 or NaN for a zero base, binary powering with
+/// `cmul` for integer exponents below 100 in magnitude (a negative one divides 1 by the power),
+/// libm's `cpow` otherwise.
+fn c_pow<T: CPart>(a: C<T>, b: C<T>) -> C<T> {
+    if b.re == T::ZERO && b.im == T::ZERO {
+        return C::new(T::ONE, T::ZERO);
+    }
+    if a.re == T::ZERO && a.im == T::ZERO {
+        return if b.re > T::ZERO {
+            C::new(T::ZERO, T::ZERO)
+        } else {
+            C::new(T::NAN, T::NAN)
+        };
+    }
+    if !c_pow_is_exact(a, b) {
+        return T::cpow(a, b);
+    }
+    let n = b.re.to_f64() as i64;
+    match n {
+        1 => a,
+        2 => c_mul_plain(a, a),
+        3 => c_mul_plain(a, c_mul_plain(a, a)),
+        _ => {
+            let m = n.unsigned_abs();
+            let (mut acc, mut p, mut mask) = (C::new(T::ONE, T::ZERO), a, 1u64);
+            loop {
+                if m & mask != 0 {
+                    acc = c_mul_plain(acc, p);
+                }
+                mask <<= 1;
+                if m < mask {
+                    break;
+                }
+                p = c_mul_plain(p, p);
+            }
+            if n < 0 {
+                c_div(C::new(T::ONE, T::ZERO), acc)
+            } else {
+                acc
+            }
+        }
+    }
+}
+
+/// NumPy's complex orderings (`loops.c.src` CLT/CLE/...): lexicographic, and a strict real-part
+/// decision needs neither imaginary part to be NaN.
+fn c_compare<T: CPart>(op: Op, x: C<T>, y: C<T>) -> bool {
+    let no_nan_im = !x.im.is_nan() && !y.im.is_nan();
+    match op {
+        Op::Less => (x.re < y.re && no_nan_im) || (x.re == y.re && x.im < y.im),
+        Op::LessEqual => (x.re < y.re && no_nan_im) || (x.re == y.re && x.im <= y.im),
+        Op::Greater => (x.re > y.re && no_nan_im) || (x.re == y.re && x.im > y.im),
+        Op::GreaterEqual => (x.re > y.re && no_nan_im) || (x.re == y.re && x.im >= y.im),
+        Op::Equal => x.re == y.re && x.im == y.im,
+        Op::NotEqual => x.re != y.re || x.im != y.im,
+        _ => unreachable!("not a comparison: {op:?}"),
+    }
+}
+
+fn c_has_nan<T: CPart>(z: C<T>) -> bool {
+    z.re.is_nan() || z.im.is_nan()
+}
+
+/// NumPy's complex `maximum`/`minimum`: the first operand if it has a NaN part or is
+/// greater-or-equal (less-or-equal) by [`c_compare`], else the second.
+fn c_max_min<T: CPart>(op: Op, x: C<T>, y: C<T>) -> C<T> {
+    let keep = match op {
+        Op::Maximum => c_compare(Op::GreaterEqual, x, y),
+        _ => c_compare(Op::LessEqual, x, y),
+    };
+    if c_has_nan(x) || keep {
+        x
+    } else {
+        y
+    }
+}
+
+/// NumPy's complex `clip` (`clip.cpp`): `Min(Max(x, lo), hi)` where each step keeps a first
+/// operand with a NaN part, else picks by a plain lexicographic strict comparison.
+fn c_clip<T: CPart>(x: C<T>, lo: C<T>, hi: C<T>) -> C<T> {
+    let gt = |a: C<T>, b: C<T>| {
+        if a.re == b.re {
+            a.im > b.im
+        } else {
+            a.re > b.re
+        }
+    };
+    let lt = |a: C<T>, b: C<T>| {
+        if a.re == b.re {
+            a.im < b.im
+        } else {
+            a.re < b.re
+        }
+    };
+    let t = if c_has_nan(x) || gt(x, lo) { x } else { lo };
+    if c_has_nan(t) || lt(t, hi) {
+        t
+    } else {
+        hi
+    }
+}
+
+/// The complex functions NumPy computes with libm (approximate as far as ndexpr is concerned).
+fn c_func<T: CPart>(op: Op, z: C<T>) -> Option<C<T>> {
+    let scale = |w: C<T>, k: T| C::new(w.re.mul(k), w.im.mul(k));
+    Some(match op {
+        // npy's nc_log2/nc_log10/nc_exp2 (funcs.inc.src).
+        Op::Log2 => scale(T::clib(Op::Log, z)?, T::LOG2E),
+        Op::Log10 => scale(T::clib(Op::Log, z)?, T::LOG10E),
+        Op::Exp2 => T::clib(Op::Exp, scale(z, T::LOGE2))?,
+        // nc_expm1: (expm1(x) cos(y) - 2 sin(y/2)^2, exp(x) sin(y)).
+        Op::Expm1 => {
+            let f = |o: Op, v: T| v.unary_std(o).expect("libm function");
+            let a = f(Op::Sin, z.im.div(T::from_f64(2.0)));
+            C::new(
+                f(Op::Expm1, z.re)
+                    .mul(f(Op::Cos, z.im))
+                    .sub(T::from_f64(2.0).mul(a).mul(a)),
+                f(Op::Exp, z.re).mul(f(Op::Sin, z.im)),
+            )
+        }
+        // nc_log1p (NumPy 2.4): (log(hypot(x + 1, y)), atan2(y, x + 1)).
+        Op::Log1p => {
+            let xp1 = z.re.add(T::ONE);
+            let re = xp1.hypot(z.im).unary_std(Op::Log).expect("log");
+            C::new(re, z.im.binary_std(Op::Arctan2, xp1).expect("atan2"))
+        }
+        _ => T::clib(op, z)?,
+    })
+}
+
+fn complex_unary<T: CPart>(op: Op, z: C<T>) -> Result<C<T>, String> {
+    Ok(match op {
+        Op::Negative => C::new(z.re.neg(), z.im.neg()),
+        Op::Positive | Op::Copy => z,
+        Op::Conjugate => C::new(z.re, z.im.neg()),
+        Op::Square => c_mul(z, z),
+        Op::Reciprocal => c_recip(z),
+        Op::Sign => c_sign(z),
+        Op::Rint => C::new(z.re.rint(), z.im.rint()),
+        _ => match c_func(op, z) {
+            Some(w) => w,
+            None => return Err(no_loop(op, "a complex dtype")),
+        },
+    })
+}
+
+fn complex_binary<T: CPart>(op: Op, x: C<T>, y: C<T>) -> Result<C<T>, String> {
+    Ok(match op {
+        Op::Add => C::new(x.re.add(y.re), x.im.add(y.im)),
+        Op::Subtract => C::new(x.re.sub(y.re), x.im.sub(y.im)),
+        Op::Multiply => c_mul(x, y),
+        Op::TrueDivide => c_div(x, y),
+        Op::Power => c_pow(x, y),
+        Op::Maximum | Op::Minimum => c_max_min(op, x, y),
+        _ => return Err(no_loop(op, "a complex dtype")),
+    })
+}
 
 /// NumPy's `npy_half_nextafter`: one step of the float16 bit pattern towards `y`.
 fn half_next_after(x: f16, y: f16) -> f16 {
@@ -657,7 +1093,7 @@ fn float_binary<T: Float>(op: Op, x: T, y: T) -> Result<T, String> {
 fn float_unary<T: Float>(op: Op, x: T) -> Result<T, String> {
     Ok(match op {
         Op::Negative => x.neg(),
-        Op::Positive | Op::Copy => x,
+        Op::Positive | Op::Copy | Op::Conjugate => x,
         Op::Square => x.mul(x),
         Op::Reciprocal => T::ONE.div(x),
         // NumPy: `in > 0 ? 1 : (in < 0 ? -1 : (in == 0 ? 0 : in))`.
@@ -779,6 +1215,17 @@ macro_rules! int_variants {
 /// Applies a unary op to an operand already of the loop's dtype (never float16).
 fn apply_unary(op: Op, a: &RefArray) -> Result<RefArray, String> {
     use RefArray as R;
+    // `real`/`imag`: the parts of a complex array; of a real one, itself and zeros (NumPy's
+    // `np.real`/`np.imag`).
+    if matches!(op, Op::Real | Op::Imag) {
+        let re = op == Op::Real;
+        return Ok(match a {
+            R::C64(x) => R::F32(x.mapv(|z| if re { z.re } else { z.im })),
+            R::C128(x) => R::F64(x.mapv(|z| if re { z.re } else { z.im })),
+            other if re => other.clone(),
+            other => zeros_like(other),
+        });
+    }
     // Bool-valued tests first.
     if matches!(
         op,
@@ -793,6 +1240,8 @@ fn apply_unary(op: Op, a: &RefArray) -> Result<RefArray, String> {
         return Ok(R::Bool(match a {
             R::F32(x) => x.mapv(|v| float_test(op, v)),
             R::F64(x) => x.mapv(|v| float_test(op, v)),
+            R::C64(x) if op != Op::SignBit => x.mapv(|v| complex_test(op, v)),
+            R::C128(x) if op != Op::SignBit => x.mapv(|v| complex_test(op, v)),
             R::C64(_) | R::C128(_) | R::F16(_) => {
                 return Err(format!("{SKIP} {} on {}", op.name(), a.dtype()))
             }
@@ -816,8 +1265,34 @@ fn apply_unary(op: Op, a: &RefArray) -> Result<RefArray, String> {
         R::Bool(x) => R::Bool(zip1(x, |v| bool_unary(op, v))?),
         R::F32(x) => R::F32(zip1(x, |v| float_unary(op, v))?),
         R::F64(x) => R::F64(zip1(x, |v| float_unary(op, v))?),
+        R::C64(x) if op == Op::Absolute => R::F32(x.mapv(c_abs)),
+        R::C128(x) if op == Op::Absolute => R::F64(x.mapv(c_abs)),
+        R::C64(x) => R::C64(zip1(x, |v| complex_unary(op, v))?),
+        R::C128(x) => R::C128(zip1(x, |v| complex_unary(op, v))?),
         other => return Err(format!("{SKIP} {} on {}", op.name(), other.dtype())),
     })
+}
+
+/// An array of zeros (false) of the same dtype and shape.
+fn zeros_like(a: &RefArray) -> RefArray {
+    use RefArray as R;
+    macro_rules! z {
+        ($($v:ident),*) => {
+            match a {
+                $(R::$v(x) => R::$v(ArrayD::default(x.raw_dim())),)*
+            }
+        };
+    }
+    z!(Bool, I8, I16, I32, I64, U8, U16, U32, U64, F16, F32, F64, C64, C128)
+}
+
+fn complex_test<T: CPart>(op: Op, z: C<T>) -> bool {
+    match op {
+        Op::IsNan => z.re.is_nan() || z.im.is_nan(),
+        Op::IsInf => z.re.is_infinite() || z.im.is_infinite(),
+        Op::IsFinite => z.re.is_finite() && z.im.is_finite(),
+        _ => unreachable!(),
+    }
 }
 
 fn float_test<T: Float>(op: Op, v: T) -> bool {
@@ -851,7 +1326,23 @@ fn apply_binary(op: Op, a: &RefArray, b: &RefArray) -> Result<RefArray, String> 
             _ => unreachable!(),
         })?));
     }
+    if op == Op::Complex {
+        return match (a, b) {
+            (R::F32(x), R::F32(y)) => Ok(R::C64(zip2(x, y, |p, q| Ok(C::new(p, q)))?)),
+            (R::F64(x), R::F64(y)) => Ok(R::C128(zip2(x, y, |p, q| Ok(C::new(p, q)))?)),
+            _ => Err(format!("complex() over {} and {}", a.dtype(), b.dtype())),
+        };
+    }
     if is_comparison(op) {
+        match (a, b) {
+            (R::C64(x), R::C64(y)) => {
+                return Ok(R::Bool(zip2(x, y, |p, q| Ok(c_compare(op, p, q)))?))
+            }
+            (R::C128(x), R::C128(y)) => {
+                return Ok(R::Bool(zip2(x, y, |p, q| Ok(c_compare(op, p, q)))?))
+            }
+            _ => {}
+        }
         macro_rules! cmp {
             ($($v:ident),*) => {
                 match (a, b) {
@@ -875,6 +1366,8 @@ fn apply_binary(op: Op, a: &RefArray, b: &RefArray) -> Result<RefArray, String> 
         (R::Bool(x), R::Bool(y)) => R::Bool(zip2(x, y, |p, q| bool_binary(op, p, q))?),
         (R::F32(x), R::F32(y)) => R::F32(zip2(x, y, |p, q| float_binary(op, p, q))?),
         (R::F64(x), R::F64(y)) => R::F64(zip2(x, y, |p, q| float_binary(op, p, q))?),
+        (R::C64(x), R::C64(y)) => R::C64(zip2(x, y, |p, q| complex_binary(op, p, q))?),
+        (R::C128(x), R::C128(y)) => R::C128(zip2(x, y, |p, q| complex_binary(op, p, q))?),
         _ => {
             return Err(format!(
                 "{SKIP} {} on {} and {}",
@@ -916,6 +1409,8 @@ fn apply_ternary(op: Op, a: &RefArray, b: &RefArray, c: &RefArray) -> Result<Ref
             match (a, b, c) {
                 (R::F32(x), R::F32(lo), R::F32(hi)) => Ok(R::F32(zip3(x, lo, hi, float_clip)?)),
                 (R::F64(x), R::F64(lo), R::F64(hi)) => Ok(R::F64(zip3(x, lo, hi, float_clip)?)),
+                (R::C64(x), R::C64(lo), R::C64(hi)) => Ok(R::C64(zip3(x, lo, hi, c_clip)?)),
+                (R::C128(x), R::C128(lo), R::C128(hi)) => Ok(R::C128(zip3(x, lo, hi, c_clip)?)),
                 _ => Err(format!("{SKIP} clip on {}", a.dtype())),
             }
         }
@@ -1019,6 +1514,71 @@ impl Py {
     }
 }
 
+/// Python 3's complex operators (`complexobject.c` before 3.14: a real operand becomes
+/// `complex(x, 0.0)` first). Non-integer powers are approximate in CPython and are not modelled.
+fn py_complex_binary(op: BinaryOp, a: Py, b: Py) -> Result<Py, String> {
+    use BinaryOp::*;
+    let as_complex = |p: Py| match p {
+        Py::Complex(z) => z,
+        other => Complex64::new(other.float().expect("a real literal"), 0.0),
+    };
+    let (x, y) = (as_complex(a), as_complex(b));
+    Ok(match op {
+        Eq => Py::Bool(x.re == y.re && x.im == y.im),
+        Ne => Py::Bool(!(x.re == y.re && x.im == y.im)),
+        Add => Py::Complex(Complex64::new(x.re + y.re, x.im + y.im)),
+        Sub => Py::Complex(Complex64::new(x.re - y.re, x.im - y.im)),
+        // `_Py_c_prod`: two roundings per product.
+        Mul => Py::Complex(c_mul_plain(x, y)),
+        Div => Py::Complex(py_c_quot(x, y).ok_or("complex division by zero")?),
+        Pow => {
+            if !(y.im == 0.0 && y.re == y.re.floor() && y.re.abs() <= 100.0) {
+                return Err(format!("{SKIP} Python's complex ** is approximate"));
+            }
+            // `c_powi`: binary powering from 1 with `_Py_c_prod`; a negative exponent divides.
+            let n = y.re as i64;
+            let (mut r, mut p, mut mask) = (Complex64::new(1.0, 0.0), x, 1u64);
+            let m = n.unsigned_abs();
+            while m >= mask {
+                if m & mask != 0 {
+                    r = c_mul_plain(r, p);
+                }
+                mask <<= 1;
+                p = c_mul_plain(p, p);
+            }
+            if n <= 0 {
+                r = py_c_quot(Complex64::new(1.0, 0.0), r)
+                    .ok_or("0.0 to a negative or complex power")?;
+            }
+            if r.re.is_infinite() || r.im.is_infinite() {
+                return Err("complex exponentiation".into());
+            }
+            Py::Complex(r)
+        }
+        _ => return Err(format!("unsupported operand types for {op:?}: complex")),
+    })
+}
+
+/// CPython's `_Py_c_quot` (Smith's method, dividing by the denominator), `None` for a zero
+/// divisor.
+fn py_c_quot(a: Complex64, b: Complex64) -> Option<Complex64> {
+    let (abr, abi) = (b.re.abs(), b.im.abs());
+    Some(if abr >= abi {
+        if abr == 0.0 {
+            return None;
+        }
+        let ratio = b.im / b.re;
+        let denom = b.re + b.im * ratio;
+        Complex64::new((a.re + a.im * ratio) / denom, (a.im - a.re * ratio) / denom)
+    } else if abi >= abr {
+        let ratio = b.re / b.im;
+        let denom = b.re * ratio + b.im;
+        Complex64::new((a.re * ratio + a.im) / denom, (a.im * ratio - a.re) / denom)
+    } else {
+        Complex64::new(f64::NAN, f64::NAN)
+    })
+}
+
 fn int_bounds(dtype: DType) -> (i128, i128) {
     match dtype {
         DType::I8 => (i8::MIN as i128, i8::MAX as i128),
@@ -1055,12 +1615,12 @@ fn py_unary(op: UnaryOp, x: Py) -> Result<Py, String> {
 /// Python's binary operators on two literals (`and`/`or` give bools, as ndexpr's logical ops).
 fn py_binary(op: BinaryOp, a: Py, b: Py) -> Result<Py, String> {
     use BinaryOp::*;
-    if matches!(a, Py::Complex(_)) || matches!(b, Py::Complex(_)) {
-        return Err(format!("{SKIP} complex literal arithmetic is not modelled"));
-    }
     match op {
         And => return Ok(Py::Bool(a.truthy() && b.truthy())),
         Or => return Ok(Py::Bool(a.truthy() || b.truthy())),
+        _ if matches!(a, Py::Complex(_)) || matches!(b, Py::Complex(_)) => {
+            return py_complex_binary(op, a, b)
+        }
         Lt | Le | Gt | Ge | Eq | Ne => {
             let ord = match (a.int(), b.int()) {
                 (Some(x), Some(y)) => x.partial_cmp(&y),
@@ -1195,6 +1755,9 @@ enum Val {
 struct Evaluator<'v, 'r> {
     vars: &'v [(&'v str, RefArray)],
     rules: Rules<'r>,
+    /// The per-element tolerances of the last ufunc call's result, when it is a complex
+    /// approximate function of exact operands (see [`complex_tolerance`]).
+    tolerance: std::cell::RefCell<Option<ArrayD<f64>>>,
 }
 
 fn binary_op(op: BinaryOp) -> Op {
@@ -1269,6 +1832,10 @@ pub fn function(name: &str) -> Option<Op> {
         "clip" => Op::Clip,
         "fma" => Op::Fma,
         "copy" => Op::Copy,
+        "real" => Op::Real,
+        "imag" => Op::Imag,
+        "conj" | "conjugate" => Op::Conjugate,
+        "complex" => Op::Complex,
         _ => return None,
     })
 }
@@ -1305,6 +1872,10 @@ impl Evaluator<'_, '_> {
                 if *op == BinaryOp::Pow {
                     if let (Val::Arr(base, _), Val::Lit(e)) = (&a, &b) {
                         let d = base.dtype();
+                        if d == DType::Bool && matches!(e, Py::Int(2)) {
+                            // NumPy 2.4.6: `np.array([True]) ** 2` is np.square's int8.
+                            return self.ufunc(Op::Square, vec![a]);
+                        }
                         if d.is_float() || d.is_complex() {
                             // NumPy 2's `fast_scalar_power` (ndarray.__pow__): a Python int
                             // exponent 2 or -1, or a Python float 0.5, on a float array.
@@ -1358,13 +1929,6 @@ impl Evaluator<'_, '_> {
 
     /// One NumPy ufunc call: resolve the loop, cast the operands to it, compute.
     fn ufunc(&self, op: Op, vals: Vec<Val>) -> Result<Val, String> {
-        if vals.iter().any(|v| matches!(v, Val::Lit(Py::Complex(_))))
-            || vals
-                .iter()
-                .any(|v| matches!(v, Val::Arr(a, _) if a.dtype().is_complex()))
-        {
-            return Err(format!("{SKIP} complex values are not modelled"));
-        }
         let tys: Vec<Ty> = vals
             .iter()
             .map(|v| match v {
@@ -1379,9 +1943,6 @@ impl Evaluator<'_, '_> {
                 lp.inputs.len(),
                 op.name()
             ));
-        }
-        if lp.output.is_complex() || lp.inputs.iter().any(|d| d.is_complex()) {
-            return Err(format!("{SKIP} complex loops are not modelled"));
         }
         // NumPy's `np.clip` (`_methods._clip`) drops a Python int bound of an integer `x` that
         // clips nothing (a lower bound at or below the dtype's minimum, an upper one at or above
@@ -1481,12 +2042,83 @@ impl Evaluator<'_, '_> {
         {
             exactness = Exactness::ZeroSign;
         }
-        let inexact_op = is_transcendental(op) || (op == Op::Power && lp.output.is_float());
+        let inexact_op = if inputs.iter().any(|d| d.is_complex()) {
+            // libm's complex functions, `sign` (libm's hypot) and `power` unless npymath
+            // multiplies; `abs` is NumPy's own exact formula.
+            is_transcendental(op)
+                || matches!(op, Op::Sqrt | Op::Sign)
+                || (op == Op::Power && !complex_pow_exact(&args[0], &args[1])?)
+        } else {
+            is_transcendental(op) || (op == Op::Power && lp.output.is_float())
+        };
+        let mut tolerance = None;
         if inexact_op && exactness == Exactness::Exact {
             exactness = Exactness::Approx;
+            if out.dtype().is_complex() {
+                tolerance = Some(complex_tolerance(&args, &out));
+            }
         }
+        *self.tolerance.borrow_mut() = tolerance;
         Ok(Val::Arr(out, exactness))
     }
+}
+
+/// Per-element absolute tolerances for a complex approximate result: ndexpr computes these
+/// functions its own way, and NumPy's own formulas lose accuracy in proportion to the operands'
+/// size (`exp2` scales its argument by ln 2 first, `power` goes through exp and log). So each part
+/// may be off by `16 eps (1 + Σ|operand|) max(|re|, |im|)`. Elements outside the ordinary
+/// domain — an operand part infinite, NaN, beyond 2^20 or below 2^-40 in magnitude (but not
+/// zero), or a result part not finite — are special values (C99 Annex G), not compared:
+/// infinity.
+fn complex_tolerance(args: &[RefArray], out: &RefArray) -> ArrayD<f64> {
+    let (w, eps) = match out {
+        RefArray::C64(_) => (out.widen(), f32::EPSILON as f64),
+        _ => (out.widen(), f64::EPSILON),
+    };
+    let shape = w.raw_dim();
+    let mut size = ArrayD::<f64>::zeros(shape.clone());
+    let mut ordinary = ArrayD::from_elem(shape, true);
+    let ok = |v: f64| {
+        v.is_finite() && v.abs() <= 2f64.powi(20) && (v == 0.0 || v.abs() >= 2f64.powi(-40))
+    };
+    for a in args {
+        let wa = a.widen();
+        let wa = wa
+            .broadcast(size.raw_dim())
+            .expect("operands broadcast to the result");
+        Zip::from(&mut size)
+            .and(&mut ordinary)
+            .and(&wa)
+            .for_each(|s, o, &x| {
+                let (re, im) = match x {
+                    W::C(z) => (z.re, z.im),
+                    W::F(v) => (v, 0.0),
+                    W::I(i) => (i as f64, 0.0),
+                    W::B(b) => (b as u8 as f64, 0.0),
+                };
+                *o &= ok(re) && ok(im);
+                *s += re.hypot(im);
+            });
+    }
+    Zip::from(&w)
+        .and(&size)
+        .and(&ordinary)
+        .map_collect(|&r, &s, &o| match r {
+            W::C(z) if o && z.re.is_finite() && z.im.is_finite() => {
+                16.0 * eps * (1.0 + s) * z.re.abs().max(z.im.abs())
+            }
+            _ => f64::INFINITY,
+        })
+}
+
+/// Whether npymath computes every broadcast pair of `a ** b` by multiplications.
+fn complex_pow_exact(a: &RefArray, b: &RefArray) -> Result<bool, String> {
+    let exact = match (a, b) {
+        (RefArray::C64(x), RefArray::C64(y)) => zip2(x, y, |p, q| Ok(c_pow_is_exact(p, q)))?,
+        (RefArray::C128(x), RefArray::C128(y)) => zip2(x, y, |p, q| Ok(c_pow_is_exact(p, q)))?,
+        _ => return Ok(true),
+    };
+    Ok(exact.iter().all(|&e| e))
 }
 
 /// Whether some broadcast pair of elements is a -0.0 and a +0.0.
@@ -1508,10 +2140,30 @@ pub fn reference_eval_ast(
     vars: &[(&str, RefArray)],
     rules: Rules,
 ) -> Result<(RefArray, Exactness), String> {
-    let ev = Evaluator { vars, rules };
-    match ev.eval(expr)? {
-        Val::Lit(p) => Ok((p.default_array()?, Exactness::Exact)),
-        Val::Arr(a, e) => Ok((a, e)),
+    reference_eval_tolerances(expr, vars, rules).map(|(a, e, _)| (a, e))
+}
+
+/// As [`reference_eval_ast`], with per-element absolute tolerances (infinite: not compared) for
+/// a complex [`Exactness::Approx`] result (see [`complex_tolerance`]).
+pub fn reference_eval_tolerances(
+    expr: &Expr,
+    vars: &[(&str, RefArray)],
+    rules: Rules,
+) -> Result<(RefArray, Exactness, Option<ArrayD<f64>>), String> {
+    let ev = Evaluator {
+        vars,
+        rules,
+        tolerance: Default::default(),
+    };
+    let val = ev.eval(expr)?;
+    // An approximate result is the last ufunc call's (any later operation taints it).
+    let tolerance = ev.tolerance.into_inner();
+    match val {
+        Val::Lit(p) => Ok((p.default_array()?, Exactness::Exact, None)),
+        Val::Arr(a, e) => {
+            let tolerance = tolerance.filter(|t| e == Exactness::Approx && t.shape() == a.shape());
+            Ok((a, e, tolerance))
+        }
     }
 }
 
@@ -1528,6 +2180,16 @@ pub fn reference_eval_traced(
 ) -> Result<(RefArray, Exactness), String> {
     let expr = ndexpr::syntax::parse(src).map_err(|e| e.to_string())?;
     reference_eval_ast(&expr, vars, &numpy_rules)
+}
+
+/// Parses and evaluates `src` with NumPy 2's rules: the result, how exactly it is specified, and
+/// per-element tolerances for a complex approximate result.
+pub fn reference_eval_full(
+    src: &str,
+    vars: &[(&str, RefArray)],
+) -> Result<(RefArray, Exactness, Option<ArrayD<f64>>), String> {
+    let expr = ndexpr::syntax::parse(src).map_err(|e| e.to_string())?;
+    reference_eval_tolerances(&expr, vars, &numpy_rules)
 }
 
 /// Parses and evaluates `src` over the variables with NumPy 2's semantics.

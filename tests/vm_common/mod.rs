@@ -208,6 +208,8 @@ pub fn prog_2a48() -> Program {
         registers: vec![f],
         result: 0,
         result_dtype: f,
+        reductions: vec![],
+        reduce: None,
     }
 }
 
@@ -227,6 +229,8 @@ pub fn prog_abc() -> Program {
         registers: vec![f],
         result: 0,
         result_dtype: f,
+        reductions: vec![],
+        reduce: None,
     }
 }
 
@@ -253,6 +257,8 @@ pub fn prog_prologue() -> Program {
         registers: vec![f],
         result: 0,
         result_dtype: f,
+        reductions: vec![],
+        reduce: None,
     }
 }
 
@@ -272,6 +278,8 @@ pub fn prog_cast() -> Program {
         registers: vec![f],
         result: 0,
         result_dtype: f,
+        reductions: vec![],
+        reduce: None,
     }
 }
 
@@ -294,6 +302,8 @@ pub fn prog_unary_binary(op: Op, ty: DType, out: DType) -> Program {
         registers: vec![out],
         result: 0,
         result_dtype: out,
+        reductions: vec![],
+        reduce: None,
     }
 }
 

@@ -1,0 +1,928 @@
+//! Reductions: the block loop computes a reduction program's values a block at a time (never
+//! more than a block of `a*b` exists for `sum(a*b)`), and a [`Reducer`] folds each block into a
+//! partial as it leaves the registers.
+//!
+//! Determinism: partials belong to fixed work units (blocks of the iteration plan), not to
+//! threads, and are combined in a fixed pairwise order at the end, so a result is the same bits
+//! for every thread count.
+//!
+//! Accuracy: float sums use NumPy's own pairwise summation (8 partial sums for runs of at most
+//! 128, halving above) within each block, and combine the blocks' partials pairwise, so the
+//! error grows as O(log n)·ε as NumPy's does; for a contiguous run of at most one block the
+//! result is NumPy's bit for bit.
+
+use super::exec::{self, is_flat, Job};
+use super::plan::{broadcast_strides, Plan};
+use super::{Bound, RawArray, RunOptions};
+use crate::bytecode::{Op, Operand, Program, Reduce, ReduceKind};
+use crate::error::{Error, ErrorKind, Result};
+use crate::types::DType;
+use half::f16;
+use num_complex::{Complex, Complex32, Complex64};
+use std::cell::UnsafeCell;
+use std::ops::{Add, Div, Mul, Sub};
+
+/// The floats sums are computed in.
+pub(crate) trait Float:
+    Copy
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + PartialOrd
+    + Default
+    + 'static
+{
+    const ZERO: Self;
+    fn to_f64(self) -> f64;
+    fn from_f64(x: f64) -> Self;
+}
+
+impl Float for f32 {
+    const ZERO: f32 = 0.0;
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    fn from_f64(x: f64) -> f32 {
+        x as f32
+    }
+}
+
+impl Float for f64 {
+    const ZERO: f64 = 0.0;
+    fn to_f64(self) -> f64 {
+        self
+    }
+    fn from_f64(x: f64) -> f64 {
+        x
+    }
+}
+
+/// NumPy's pairwise sum of a contiguous run (`@TYPE@_pairwise_sum`, numpy/_core/src/umath/
+/// loops_utils.h.src): sequential below 8 elements, 8 interleaved partial sums up to 128,
+/// halved (at a multiple of 8) above. Same order of operations, so the same bits.
+pub(crate) fn pairwise<T: Float>(xs: &[T]) -> T {
+    let n = xs.len();
+    if n < 8 {
+        xs.iter().fold(T::ZERO, |r, &x| r + x)
+    } else if n <= 128 {
+        let mut r = [T::ZERO; 8];
+        r.copy_from_slice(&xs[..8]);
+        let end = n - n % 8;
+        for chunk in xs[8..end].chunks_exact(8) {
+            for j in 0..8 {
+                r[j] = r[j] + chunk[j];
+            }
+        }
+        let mut res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for &x in &xs[end..] {
+            res = res + x;
+        }
+        res
+    } else {
+        let mut n2 = n / 2;
+        n2 -= n2 % 8;
+        pairwise(&xs[..n2]) + pairwise(&xs[n2..])
+    }
+}
+
+/// NumPy's complex pairwise sum: the same recursion over the interleaved (re, im) floats, with
+/// the 8 partial sums holding 4 real and 4 imaginary ones.
+pub(crate) fn pairwise_complex<T: Float>(xs: &[T]) -> (T, T) {
+    let n = xs.len();
+    if n < 8 {
+        let mut rr = T::ZERO;
+        let mut ri = T::ZERO;
+        for c in xs.chunks_exact(2) {
+            rr = rr + c[0];
+            ri = ri + c[1];
+        }
+        (rr, ri)
+    } else if n <= 128 {
+        let mut r = [T::ZERO; 8];
+        r.copy_from_slice(&xs[..8]);
+        let end = n - n % 8;
+        for chunk in xs[8..end].chunks_exact(8) {
+            for j in 0..8 {
+                r[j] = r[j] + chunk[j];
+            }
+        }
+        let mut rr = (r[0] + r[2]) + (r[4] + r[6]);
+        let mut ri = (r[1] + r[3]) + (r[5] + r[7]);
+        for c in xs[end..].chunks_exact(2) {
+            rr = rr + c[0];
+            ri = ri + c[1];
+        }
+        (rr, ri)
+    } else {
+        let mut n2 = n / 2;
+        n2 -= n2 % 8;
+        let (a, b) = pairwise_complex(&xs[..n2]);
+        let (c, d) = pairwise_complex(&xs[n2..]);
+        (a + c, b + d)
+    }
+}
+
+/// Writing a result: the value itself, or (float32 accumulations of float16 values) rounded to
+/// float16 once at the end, as NumPy's half loops do.
+pub(crate) trait Store: Copy {
+    /// # Safety
+    /// `out` is writable for one element of the result dtype.
+    unsafe fn store(self, out: *mut u8, half: bool) {
+        let _ = half;
+        // SAFETY: the caller's contract.
+        unsafe { (out as *mut Self).write_unaligned(self) }
+    }
+}
+
+impl Store for f32 {
+    unsafe fn store(self, out: *mut u8, half: bool) {
+        // SAFETY: the caller's contract.
+        unsafe {
+            if half {
+                (out as *mut f16).write_unaligned(f16::from_f32(self))
+            } else {
+                (out as *mut f32).write_unaligned(self)
+            }
+        }
+    }
+}
+
+macro_rules! plain_store {
+    ($($t:ty),*) => { $(impl Store for $t {})* };
+}
+plain_store!(bool, i8, i16, i32, i64, u8, u16, u32, u64, f64, Complex32, Complex64);
+
+/// Comparisons as NumPy's `maximum`/`minimum`/`argmax`/`argmin` make them: complex numbers in
+/// lexicographic order, and NaN (a NaN part for complex) winning over everything.
+pub(crate) trait Ordered: Store + Default + Send + Sync + 'static {
+    fn is_nan(self) -> bool {
+        false
+    }
+    fn ge(self, other: Self) -> bool;
+    fn le(self, other: Self) -> bool;
+    fn gt(self, other: Self) -> bool;
+    fn lt(self, other: Self) -> bool;
+}
+
+macro_rules! ordered_real {
+    ($($t:ty: $nan:expr),*) => {$(
+        impl Ordered for $t {
+            #[allow(clippy::redundant_closure_call)]
+            fn is_nan(self) -> bool { ($nan)(self) }
+            fn ge(self, o: Self) -> bool { self >= o }
+            fn le(self, o: Self) -> bool { self <= o }
+            fn gt(self, o: Self) -> bool { self > o }
+            fn lt(self, o: Self) -> bool { self < o }
+        }
+    )*};
+}
+ordered_real!(bool: |_| false, i8: |_| false, i16: |_| false, i32: |_| false, i64: |_| false,
+    u8: |_| false, u16: |_| false, u32: |_| false, u64: |_| false,
+    f32: |x: f32| x.is_nan(), f64: |x: f64| x.is_nan());
+
+macro_rules! ordered_complex {
+    ($($t:ty),*) => {$(
+        impl Ordered for Complex<$t> {
+            fn is_nan(self) -> bool { self.re.is_nan() || self.im.is_nan() }
+            // NumPy's CGE/CLE/CGT/CLT (numpy/_core/src/umath/loops.c.src).
+            fn ge(self, o: Self) -> bool {
+                (self.re > o.re && !self.im.is_nan() && !o.im.is_nan())
+                    || (self.re == o.re && self.im >= o.im)
+            }
+            fn le(self, o: Self) -> bool {
+                (self.re < o.re && !self.im.is_nan() && !o.im.is_nan())
+                    || (self.re == o.re && self.im <= o.im)
+            }
+            fn gt(self, o: Self) -> bool {
+                (self.re > o.re && !self.im.is_nan() && !o.im.is_nan())
+                    || (self.re == o.re && self.im > o.im)
+            }
+            fn lt(self, o: Self) -> bool {
+                (self.re < o.re && !self.im.is_nan() && !o.im.is_nan())
+                    || (self.re == o.re && self.im < o.im)
+            }
+        }
+    )*};
+}
+ordered_complex!(f32, f64);
+
+/// One reduction's arithmetic over values of one dtype.
+trait Fold: Send + Sync + 'static {
+    type T: Copy;
+    type Acc: Copy + Send + Sync + Default;
+    /// The value of an empty reduction (only asked of reductions that have one).
+    fn identity(&self) -> Self::Acc;
+    /// Folds a non-empty run; `first` is the flat index of `xs[0]` (argmin/argmax only).
+    fn fold(&self, xs: &[Self::T], first: usize) -> Self::Acc;
+    /// Combines the partials of two runs, `a` before `b`.
+    fn combine(&self, a: Self::Acc, b: Self::Acc) -> Self::Acc;
+    /// Writes the result of `count` values whose accumulation is `a`.
+    ///
+    /// # Safety
+    /// `out` is writable for one element of the result dtype.
+    unsafe fn finish(&self, a: Self::Acc, count: usize, out: *mut u8);
+}
+
+/// `sum` and `mean` of float32/float64 (float16 arrives as float32 and leaves rounded).
+struct FloatSum<T> {
+    mean: bool,
+    half: bool,
+    _t: std::marker::PhantomData<T>,
+}
+
+impl<T: Float + Store + Send + Sync> Fold for FloatSum<T> {
+    type T = T;
+    type Acc = T;
+    fn identity(&self) -> T {
+        T::ZERO
+    }
+    fn fold(&self, xs: &[T], _: usize) -> T {
+        pairwise(xs)
+    }
+    fn combine(&self, a: T, b: T) -> T {
+        a + b
+    }
+    unsafe fn finish(&self, a: T, count: usize, out: *mut u8) {
+        // NumPy starts the reduction from the identity 0.0 (so a sum of -0.0s is 0.0).
+        let mut v = T::ZERO + a;
+        if self.mean {
+            // np.mean divides the sum by the count as an `np.intp`, a strong int64: the
+            // division is float64's (float32 / int64 promotes), rounded back to the dtype
+            // (0/0 = NaN when empty).
+            v = T::from_f64(v.to_f64() / count as f64);
+        }
+        // SAFETY: forwarded.
+        unsafe { v.store(out, self.half) }
+    }
+}
+
+/// `sum` and `mean` of complex values.
+struct ComplexSum<T> {
+    mean: bool,
+    _t: std::marker::PhantomData<T>,
+}
+
+impl<T: Float + Send + Sync> Fold for ComplexSum<T>
+where
+    Complex<T>: Store,
+{
+    type T = Complex<T>;
+    type Acc = (T, T);
+    fn identity(&self) -> (T, T) {
+        (T::ZERO, T::ZERO)
+    }
+    fn fold(&self, xs: &[Complex<T>], _: usize) -> (T, T) {
+        // SAFETY: Complex<T> is repr(C) { re, im }: n complex values are 2n floats.
+        let flat = unsafe { std::slice::from_raw_parts(xs.as_ptr() as *const T, xs.len() * 2) };
+        pairwise_complex(flat)
+    }
+    fn combine(&self, a: (T, T), b: (T, T)) -> (T, T) {
+        (a.0 + b.0, a.1 + b.1)
+    }
+    unsafe fn finish(&self, a: (T, T), count: usize, out: *mut u8) {
+        let (mut re, mut im) = (T::ZERO + a.0, T::ZERO + a.1);
+        if self.mean {
+            // np.mean divides by the count as an `np.intp`: complex128 division by (n + 0j),
+            // which NumPy does with Smith's method, (re + im*0) * (1/n) (not always re/n),
+            // rounded back to the dtype.
+            let (r, i) = (re.to_f64(), im.to_f64());
+            let n = count as f64;
+            let (x, y) = if count == 0 {
+                (r / n, i / n)
+            } else {
+                let rat = 0.0 / n;
+                let scl = 1.0 / (n + 0.0 * rat);
+                ((r + i * rat) * scl, (i - r * rat) * scl)
+            };
+            (re, im) = (T::from_f64(x), T::from_f64(y));
+        }
+        // SAFETY: forwarded.
+        unsafe { Complex::new(re, im).store(out, false) }
+    }
+}
+
+/// `sum` and `prod` of int64/uint64 (smaller integers and bool arrive widened): wrapping, as
+/// NumPy's integer loops.
+struct IntFold<T> {
+    prod: bool,
+    _t: std::marker::PhantomData<T>,
+}
+
+macro_rules! int_fold {
+    ($($t:ty),*) => {$(
+        impl Fold for IntFold<$t> {
+            type T = $t;
+            type Acc = $t;
+            fn identity(&self) -> $t {
+                self.prod as $t
+            }
+            fn fold(&self, xs: &[$t], _: usize) -> $t {
+                if self.prod {
+                    xs.iter().fold(1, |a: $t, &x| a.wrapping_mul(x))
+                } else {
+                    xs.iter().fold(0, |a: $t, &x| a.wrapping_add(x))
+                }
+            }
+            fn combine(&self, a: $t, b: $t) -> $t {
+                if self.prod { a.wrapping_mul(b) } else { a.wrapping_add(b) }
+            }
+            unsafe fn finish(&self, a: $t, _: usize, out: *mut u8) {
+                // SAFETY: forwarded.
+                unsafe { a.store(out, false) }
+            }
+        }
+    )*};
+}
+int_fold!(i64, u64);
+
+/// `prod` of floats and complex: sequential, as NumPy's multiply loops reduce.
+struct Product<T> {
+    half: bool,
+    one: T,
+}
+
+impl<T: Copy + Default + Mul<Output = T> + Store + Send + Sync + 'static> Fold for Product<T> {
+    type T = T;
+    type Acc = T;
+    fn identity(&self) -> T {
+        self.one
+    }
+    fn fold(&self, xs: &[T], _: usize) -> T {
+        xs.iter().fold(self.one, |a, &x| a * x)
+    }
+    fn combine(&self, a: T, b: T) -> T {
+        a * b
+    }
+    unsafe fn finish(&self, a: T, _: usize, out: *mut u8) {
+        // SAFETY: forwarded.
+        unsafe { a.store(out, self.half) }
+    }
+}
+
+/// `min` and `max`: NumPy's `minimum.reduce`/`maximum.reduce`, so any NaN gives NaN.
+struct Extreme<T> {
+    max: bool,
+    half: bool,
+    _t: std::marker::PhantomData<T>,
+}
+
+impl<T: Ordered> Extreme<T> {
+    #[inline]
+    fn pick(&self, a: T, b: T) -> T {
+        let keep = a.is_nan() || if self.max { a.ge(b) } else { a.le(b) };
+        if keep {
+            a
+        } else {
+            b
+        }
+    }
+}
+
+impl<T: Ordered> Fold for Extreme<T> {
+    type T = T;
+    type Acc = T;
+    fn identity(&self) -> T {
+        T::default()
+    }
+    fn fold(&self, xs: &[T], _: usize) -> T {
+        xs[1..].iter().fold(xs[0], |a, &x| self.pick(a, x))
+    }
+    fn combine(&self, a: T, b: T) -> T {
+        self.pick(a, b)
+    }
+    unsafe fn finish(&self, a: T, _: usize, out: *mut u8) {
+        // SAFETY: forwarded.
+        unsafe { a.store(out, self.half) }
+    }
+}
+
+/// `argmin` and `argmax`: the flat (C-order) index of the first extreme value; the first NaN
+/// if there is one, as NumPy.
+struct ArgExtreme<T> {
+    max: bool,
+    _t: std::marker::PhantomData<T>,
+}
+
+impl<T: Ordered> ArgExtreme<T> {
+    #[inline]
+    fn better(&self, x: T, than: T) -> bool {
+        if self.max {
+            x.gt(than)
+        } else {
+            x.lt(than)
+        }
+    }
+}
+
+impl<T: Ordered> Fold for ArgExtreme<T> {
+    type T = T;
+    type Acc = (T, usize);
+    fn identity(&self) -> (T, usize) {
+        (T::default(), 0)
+    }
+    fn fold(&self, xs: &[T], first: usize) -> (T, usize) {
+        let mut best = (xs[0], first);
+        if xs[0].is_nan() {
+            return best;
+        }
+        for (i, &x) in xs.iter().enumerate().skip(1) {
+            if x.is_nan() {
+                return (x, first + i);
+            }
+            if self.better(x, best.0) {
+                best = (x, first + i);
+            }
+        }
+        best
+    }
+    fn combine(&self, a: (T, usize), b: (T, usize)) -> (T, usize) {
+        if a.0.is_nan() {
+            a
+        } else if b.0.is_nan() || self.better(b.0, a.0) {
+            b
+        } else {
+            a
+        }
+    }
+    unsafe fn finish(&self, a: (T, usize), _: usize, out: *mut u8) {
+        // SAFETY: forwarded.
+        unsafe { (a.1 as i64).store(out, false) }
+    }
+}
+
+/// `any` and `all` of values already tested for truth (bool).
+struct Logical {
+    all: bool,
+}
+
+impl Fold for Logical {
+    type T = bool;
+    type Acc = bool;
+    fn identity(&self) -> bool {
+        self.all
+    }
+    fn fold(&self, xs: &[bool], _: usize) -> bool {
+        // Read as bytes: the cast kernel writes 0 or 1, and a byte fold vectorises.
+        // SAFETY: bool is one byte.
+        let bytes = unsafe { std::slice::from_raw_parts(xs.as_ptr() as *const u8, xs.len()) };
+        if self.all {
+            bytes.iter().fold(1u8, |a, &x| a & x) != 0
+        } else {
+            bytes.iter().fold(0u8, |a, &x| a | x) != 0
+        }
+    }
+    fn combine(&self, a: bool, b: bool) -> bool {
+        if self.all {
+            a && b
+        } else {
+            a || b
+        }
+    }
+    unsafe fn finish(&self, a: bool, _: usize, out: *mut u8) {
+        // SAFETY: forwarded.
+        unsafe { a.store(out, false) }
+    }
+}
+
+/// How blocks' values become results.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Mode {
+    /// One partial per work unit, combined at the end: full reductions, and axis reductions
+    /// whose runs along the axis span whole blocks.
+    Partials,
+    /// Every segment of a block is one whole run along the axis (short axes, blocks cut at run
+    /// boundaries): finished straight into its output element.
+    Runs,
+    /// The reduced axis has length 1: every element is its own result, written at operand 0's
+    /// address, stepping by `stride` bytes within a segment.
+    Each { stride: isize },
+}
+
+/// A reduction of one kind and dtype, with its partials: what the block loop hands each block's
+/// values to.
+pub(crate) trait Reducer: Sync {
+    /// Folds one block of `n` values at `values` (contiguous, of the reduction's dtype) of work
+    /// unit `unit`. `segments` are the block's runs within the plan's rows, each with operand
+    /// 0's address of its first element (the output element, or the flat index as a pointer
+    /// for argmin/argmax) and its length.
+    ///
+    /// # Safety
+    /// `values` addresses `n` values; each unit is folded by one thread; in the `Runs`/`Each`
+    /// modes segment pointers address output elements of the result dtype.
+    unsafe fn block(&self, unit: usize, values: *const u8, n: usize, segments: &[(*mut u8, usize)]);
+
+    /// Combines the partials of `units` pairwise and writes the result of `count` values.
+    ///
+    /// # Safety
+    /// `out` is writable for one result; every unit in the range was folded.
+    unsafe fn finish_units(&self, units: std::ops::Range<usize>, count: usize, out: *mut u8);
+
+    /// Writes the result of an empty reduction.
+    ///
+    /// # Safety
+    /// `out` is writable for one result.
+    unsafe fn finish_empty(&self, out: *mut u8);
+}
+
+struct Cell<A>(UnsafeCell<A>);
+// SAFETY: each cell is written by the one thread that claimed its unit, and read after the
+// threads have joined.
+unsafe impl<A: Send> Sync for Cell<A> {}
+
+struct Run<F: Fold> {
+    f: F,
+    mode: Mode,
+    partials: Vec<Cell<F::Acc>>,
+}
+
+impl<F: Fold> Run<F> {
+    fn combine_range(&self, units: &[Cell<F::Acc>]) -> F::Acc {
+        // Pairwise, in unit order: the partials of neighbouring blocks meet first.
+        // SAFETY: read after the block loop joined its threads.
+        match units.len() {
+            1 => unsafe { *units[0].0.get() },
+            n => {
+                let (a, b) = units.split_at(n / 2);
+                self.f.combine(self.combine_range(a), self.combine_range(b))
+            }
+        }
+    }
+}
+
+impl<F: Fold> Reducer for Run<F> {
+    unsafe fn block(
+        &self,
+        unit: usize,
+        values: *const u8,
+        n: usize,
+        segments: &[(*mut u8, usize)],
+    ) {
+        // SAFETY: the caller's contract.
+        let xs = unsafe { std::slice::from_raw_parts(values as *const F::T, n) };
+        let mut k = 0;
+        match self.mode {
+            Mode::Partials => {
+                let mut acc: Option<F::Acc> = None;
+                for &(p, m) in segments {
+                    let a = self.f.fold(&xs[k..k + m], p as usize);
+                    acc = Some(match acc {
+                        None => a,
+                        Some(before) => self.f.combine(before, a),
+                    });
+                    k += m;
+                }
+                // SAFETY: this unit is this thread's.
+                unsafe { *self.partials[unit].0.get() = acc.expect("a block is not empty") };
+            }
+            Mode::Runs => {
+                for &(p, m) in segments {
+                    let a = self.f.fold(&xs[k..k + m], 0);
+                    // SAFETY: p is this run's output element.
+                    unsafe { self.f.finish(a, m, p) };
+                    k += m;
+                }
+            }
+            Mode::Each { stride } => {
+                for &(p, m) in segments {
+                    for j in 0..m {
+                        let a = self.f.fold(&xs[k + j..k + j + 1], 0);
+                        // SAFETY: the j-th element's output, inside the output.
+                        unsafe { self.f.finish(a, 1, p.wrapping_offset(j as isize * stride)) };
+                    }
+                    k += m;
+                }
+            }
+        }
+    }
+
+    unsafe fn finish_units(&self, units: std::ops::Range<usize>, count: usize, out: *mut u8) {
+        let acc = self.combine_range(&self.partials[units]);
+        // SAFETY: forwarded.
+        unsafe { self.f.finish(acc, count, out) }
+    }
+
+    unsafe fn finish_empty(&self, out: *mut u8) {
+        // SAFETY: forwarded.
+        unsafe { self.f.finish(self.f.identity(), 0, out) }
+    }
+}
+
+fn run<F: Fold>(f: F, mode: Mode, units: usize) -> Box<dyn Reducer> {
+    let partials = (0..units)
+        .map(|_| Cell(UnsafeCell::new(F::Acc::default())))
+        .collect();
+    Box::new(Run { f, mode, partials })
+}
+
+/// The reducer for `spec`, with room for `units` partials.
+pub(crate) fn reducer(spec: &Reduce, mode: Mode, units: usize) -> Result<Box<dyn Reducer>> {
+    use std::marker::PhantomData as P;
+    use DType as D;
+    use ReduceKind as K;
+    let half = spec.out == D::F16;
+    let mean = spec.kind == K::Mean;
+    let max = matches!(spec.kind, K::Max | K::ArgMax);
+    macro_rules! ordered {
+        ($make:ident) => {
+            match spec.ty {
+                D::Bool => $make!(bool),
+                D::I8 => $make!(i8),
+                D::I16 => $make!(i16),
+                D::I32 => $make!(i32),
+                D::I64 => $make!(i64),
+                D::U8 => $make!(u8),
+                D::U16 => $make!(u16),
+                D::U32 => $make!(u32),
+                D::U64 => $make!(u64),
+                D::F32 => $make!(f32),
+                D::F64 => $make!(f64),
+                D::C64 => $make!(Complex32),
+                D::C128 => $make!(Complex64),
+                D::F16 => None,
+            }
+        };
+    }
+    macro_rules! extreme {
+        ($t:ty) => {
+            Some(run(Extreme::<$t> { max, half, _t: P }, mode, units))
+        };
+    }
+    macro_rules! arg {
+        ($t:ty) => {
+            Some(run(ArgExtreme::<$t> { max, _t: P }, mode, units))
+        };
+    }
+    let r = match (spec.kind, spec.ty) {
+        (K::Sum | K::Mean, D::F32) => Some(run(FloatSum::<f32> { mean, half, _t: P }, mode, units)),
+        (K::Sum | K::Mean, D::F64) => Some(run(FloatSum::<f64> { mean, half, _t: P }, mode, units)),
+        (K::Sum | K::Mean, D::C64) => Some(run(ComplexSum::<f32> { mean, _t: P }, mode, units)),
+        (K::Sum | K::Mean, D::C128) => Some(run(ComplexSum::<f64> { mean, _t: P }, mode, units)),
+        (K::Sum, D::I64) => Some(run(IntFold::<i64> { prod: false, _t: P }, mode, units)),
+        (K::Sum, D::U64) => Some(run(IntFold::<u64> { prod: false, _t: P }, mode, units)),
+        (K::Prod, D::I64) => Some(run(IntFold::<i64> { prod: true, _t: P }, mode, units)),
+        (K::Prod, D::U64) => Some(run(IntFold::<u64> { prod: true, _t: P }, mode, units)),
+        (K::Prod, D::F32) => Some(run(Product::<f32> { half, one: 1.0 }, mode, units)),
+        (K::Prod, D::F64) => Some(run(Product::<f64> { half, one: 1.0 }, mode, units)),
+        (K::Prod, D::C64) => Some(run(
+            Product::<Complex32> {
+                half,
+                one: Complex32::new(1.0, 0.0),
+            },
+            mode,
+            units,
+        )),
+        (K::Prod, D::C128) => Some(run(
+            Product::<Complex64> {
+                half,
+                one: Complex64::new(1.0, 0.0),
+            },
+            mode,
+            units,
+        )),
+        (K::Min | K::Max, _) => ordered!(extreme),
+        (K::ArgMin | K::ArgMax, _) => ordered!(arg),
+        (K::Any | K::All, D::Bool) => Some(run(
+            Logical {
+                all: spec.kind == K::All,
+            },
+            mode,
+            units,
+        )),
+        _ => None,
+    };
+    r.ok_or_else(|| {
+        Error::new(
+            ErrorKind::Internal,
+            format!("no reduction {} over {} values", spec.kind.name(), spec.ty),
+        )
+    })
+}
+
+/// The axis of `spec` as an index into a shape of `ndim` axes, or NumPy's AxisError.
+pub(crate) fn normalize_axis(spec: &Reduce, ndim: usize) -> Result<Option<usize>> {
+    let Some(a) = spec.axis else { return Ok(None) };
+    let k = if a < 0 { a + ndim as i64 } else { a };
+    if k < 0 || k >= ndim as i64 {
+        return Err(Error::at(
+            ErrorKind::Shape,
+            spec.axis_span,
+            format!("axis {a} is out of bounds for array of dimension {ndim}"),
+        ));
+    }
+    Ok(Some(k as usize))
+}
+
+/// The shape of a reduction's result over operands broadcast to `shape`.
+pub(crate) fn result_shape(spec: &Reduce, shape: &[usize]) -> Result<Vec<usize>> {
+    Ok(match normalize_axis(spec, shape.len())? {
+        None => Vec::new(),
+        Some(k) => {
+            let mut s = shape.to_vec();
+            s.remove(k);
+            s
+        }
+    })
+}
+
+/// NumPy's error for `min`/`max`/`argmin`/`argmax` of nothing.
+fn empty_error(kind: ReduceKind) -> Error {
+    let message = match kind {
+        ReduceKind::ArgMin | ReduceKind::ArgMax => {
+            format!("attempt to get {} of an empty sequence", kind.name())
+        }
+        _ => format!(
+            "zero-size array to reduction operation {} which has no identity",
+            kind.ufunc_name()
+        ),
+    };
+    Error::new(ErrorKind::Value, message)
+}
+
+/// Calls `f` with the address of every element of `out`.
+fn for_each_element(out: &RawArray, f: &mut dyn FnMut(*mut u8)) {
+    let n: usize = out.shape.iter().product();
+    let strides = out.byte_strides();
+    for flat in 0..n {
+        let mut rest = flat;
+        let mut offset = 0isize;
+        for (axis, &d) in out.shape.iter().enumerate().rev() {
+            offset += (rest % d) as isize * strides[axis];
+            rest /= d;
+        }
+        f(out.ptr.wrapping_offset(offset));
+    }
+}
+
+/// Runs a reduction program (its sub-reductions already in `bound.slots`) into `out`, which has
+/// the reduced shape and the result dtype.
+pub(super) fn execute(
+    program: &Program,
+    bound: &mut Bound,
+    out: &RawArray,
+    opts: &RunOptions,
+) -> Result<()> {
+    let spec = program
+        .reduce
+        .ok_or_else(|| Error::new(ErrorKind::Internal, "not a reduction program"))?;
+    let shape = bound.shape.clone();
+    let axis = normalize_axis(&spec, shape.len())?;
+    let count: usize = match axis {
+        None => shape.iter().product(),
+        Some(k) => shape[k],
+    };
+    let out_count: usize = out.shape.iter().product();
+    if out_count == 0 {
+        return Ok(());
+    }
+    if count == 0 {
+        if !spec.kind.has_identity() {
+            return Err(empty_error(spec.kind));
+        }
+        let r = reducer(&spec, Mode::Partials, 0)?;
+        // SAFETY: every element of the output, of the result dtype.
+        for_each_element(out, &mut |p| unsafe { r.finish_empty(p) });
+        return Ok(());
+    }
+
+    // Operand 0 decides the order of the walk and what a block's segments point at.
+    let is_arg = matches!(spec.kind, ReduceKind::ArgMin | ReduceKind::ArgMax);
+    let (base0, size0, strides0): (*mut u8, usize, Vec<isize>) = match axis {
+        // argmin/argmax: a C-ordered "array" of element size 1 at address 0, so that operand
+        // 0's address of an element is its flat C-order index (NumPy's answer), and the walk
+        // is in C order.
+        None if is_arg => {
+            let mut acc = 1isize;
+            let mut s: Vec<isize> = shape
+                .iter()
+                .rev()
+                .map(|&d| {
+                    let s = acc;
+                    acc *= d as isize;
+                    s
+                })
+                .collect();
+            s.reverse();
+            (
+                std::ptr::null_mut(),
+                1,
+                broadcast_strides(&shape, &s, &shape),
+            )
+        }
+        // Other full reductions walk in the first input's memory order (never dereferenced).
+        None => (
+            std::ptr::null_mut(),
+            1,
+            match bound.inputs.first() {
+                Some(i) => broadcast_strides(&i.shape, &i.byte_strides(), &shape),
+                None => vec![0; shape.len()],
+            },
+        ),
+        // Axis: the output, repeated along the reduced axis (stride 0), which the plan then
+        // puts innermost: each row of the plan is one output element's run.
+        Some(k) => {
+            let mut s = out.byte_strides();
+            s.insert(k, 0);
+            (out.ptr, out.size, broadcast_strides(&shape, &s, &shape))
+        }
+    };
+    let mut strides = vec![strides0];
+    let mut bases = vec![base0];
+    let mut sizes = vec![size0];
+    for input in &bound.inputs {
+        strides.push(broadcast_strides(
+            &input.shape,
+            &input.byte_strides(),
+            &shape,
+        ));
+        bases.push(input.ptr);
+        sizes.push(input.size);
+    }
+    let plan = Plan::new(&shape, &strides);
+    let mut block = opts.block.max(1);
+    let mode = match axis {
+        None => Mode::Partials,
+        Some(_) if count == 1 => Mode::Each {
+            stride: plan.inner_strides[0],
+        },
+        Some(_) => {
+            if plan.inner != count {
+                return Err(Error::new(
+                    ErrorKind::Internal,
+                    "the reduced axis is not the plan's inner axis",
+                ));
+            }
+            if plan.rows() > 1 && count < block / 4 {
+                // Blocks of whole runs: a short axis's runs are then never split between
+                // blocks (nor threads), and each is finished as soon as it is folded.
+                block = (block / count) * count;
+            }
+            if is_flat(&plan, block) {
+                Mode::Runs
+            } else {
+                Mode::Partials
+            }
+        }
+    };
+    let flat = is_flat(&plan, block);
+    let scalar_inputs: Vec<bool> = (1..strides.len())
+        .map(|op| !flat && plan.inner > 1 && plan.inner_strides[op] == 0)
+        .collect();
+    let kernels = exec::body_kernels(program, opts.lookup, &scalar_inputs)?;
+    exec::run_prologue(program, &mut bound.slots, opts.lookup)?;
+    let units = if flat {
+        plan.len().div_ceil(block)
+    } else {
+        plan.units(block)
+    };
+    let reducer = reducer(&spec, mode, if mode == Mode::Partials { units } else { 0 })?;
+    // A body that only copies an input (`sum(a)`) is skipped: the values are read where they
+    // are (or from the gather buffer).
+    let direct = match program.body.as_slice() {
+        [i] if i.op == Op::Copy && kernels[0].bcast == 0 => match i.args[0] {
+            Operand::Input(k) if program.inputs[k as usize].dtype == i.ty => Some(k as usize),
+            _ => None,
+        },
+        _ => None,
+    };
+    let job = Job {
+        program,
+        kernels,
+        slots: &bound.slots,
+        plan: &plan,
+        bases,
+        sizes,
+        block,
+        stream: false,
+        negative_power: Default::default(),
+        sink: Some(&*reducer),
+        direct,
+    };
+    let threads = opts.threads.unwrap_or_else(super::num_threads).max(1);
+    exec::run_job(&job, threads, opts.parallel_work);
+    if job.negative_power.into_inner() {
+        return Err(exec::negative_power_error());
+    }
+    if mode == Mode::Partials {
+        match axis {
+            // SAFETY: the 0-d output; every unit was folded.
+            None => unsafe { reducer.finish_units(0..units, count, out.ptr) },
+            Some(_) => {
+                let bpr = plan.blocks_per_row(block);
+                let mut offsets = vec![0isize; strides.len()];
+                for row in 0..plan.rows() {
+                    plan.row_offsets(row, &mut offsets);
+                    // SAFETY: the row's output element; the row's units were folded.
+                    unsafe {
+                        reducer.finish_units(
+                            row * bpr..(row + 1) * bpr,
+                            count,
+                            out.ptr.wrapping_offset(offsets[0]),
+                        )
+                    };
+                }
+            }
+        }
+    }
+    Ok(())
+}
