@@ -15,9 +15,11 @@ COMPLEXES = ["complex64", "complex128"]
 DTYPES = ["bool"] + INTS + FLOATS + COMPLEXES
 
 def pow_(x, y):
-    """``x ** y`` as NumPy computes it, except bool_array ** 2 (see `Gen.expr`)."""
-    if isinstance(x, np.ndarray) and x.dtype == bool and type(y) is int and y == 2:
-        return np.power(x, y)
+    """``x ** y`` as NumPy computes it for arrays: ndarray.__pow__ makes ``bool_array ** 2``
+    np.square (int8). NumPy's scalars skip that shortcut (``np.True_ ** 2`` is int64); ndexpr
+    treats NumPy scalars as 0-d arrays, so the oracle does too."""
+    if isinstance(x, (np.ndarray, np.bool_)) and x.dtype == bool and type(y) is int and y == 2:
+        return np.square(x)
     return x ** y
 
 
@@ -250,8 +252,7 @@ class Gen:
             if op == "**" and lhs.literal:
                 lhs = self.leaf(allow_literal=False)
             if op == "**":
-                # NumPy's ndarray.__pow__ makes bool_array**2 np.square (int8), ndexpr
-                # np.power (int64): a known difference, tested apart; the oracle uses np.power.
+                # see pow_
                 return Node("(%s ** %s)" % (lhs.src, rhs.src),
                             "pow_(%s, %s)" % (lhs.np_src, rhs.np_src), lhs.exact and rhs.exact)
             return Node("(%s %s %s)" % (lhs.src, op, rhs.src),
