@@ -41,6 +41,23 @@ pub trait Map2<A> {
     fn exact(a: A, b: A) -> Self::Out {
         Self::apply(a, b)
     }
+    /// For `x ** k` with a broadcast exponent: `Some(k)` when `b` is an integer the faster
+    /// [`Map2::powi`] handles (the exponent is the same for the whole loop, so the choice costs
+    /// nothing per element).
+    #[inline(always)]
+    fn int_exponent(_b: A) -> Option<i32> {
+        None
+    }
+    /// `a ** e` (`a ** -e` when `NEG`), `e < 2^NB`, for an exponent accepted by
+    /// [`Map2::int_exponent`], and whether the lane needs [`Map2::exact`] instead. Only called
+    /// when `int_exponent` said yes.
+    #[inline(always)]
+    fn powi<const NB: u32, const NEG: bool>(a: A, _e: u32) -> (Self::Out, bool)
+    where
+        A: Copy,
+    {
+        (Self::apply(a, a), true)
+    }
 }
 
 /// A three-operand elementwise operation.
@@ -202,6 +219,28 @@ unsafe fn body2<A: Copy, M: Map2<A>, const SA: bool, const SB: bool>(
     a: Arg<A, SA>,
     b: Arg<A, SB>,
 ) {
+    if SB {
+        if let Some(k) = M::int_exponent(b.first) {
+            let (e, y) = (k.unsigned_abs(), b.first);
+            // The exponent's bit length and sign become constants: each loop squares only as
+            // often as its exponent needs.
+            // SAFETY: the caller's contract.
+            unsafe {
+                match (32 - e.leading_zeros(), k < 0) {
+                    (0, _) => body_powi::<A, M, SA, 0, false>(n, d, a, y, e),
+                    (1, false) => body_powi::<A, M, SA, 1, false>(n, d, a, y, e),
+                    (1, true) => body_powi::<A, M, SA, 1, true>(n, d, a, y, e),
+                    (2, false) => body_powi::<A, M, SA, 2, false>(n, d, a, y, e),
+                    (2, true) => body_powi::<A, M, SA, 2, true>(n, d, a, y, e),
+                    (3, false) => body_powi::<A, M, SA, 3, false>(n, d, a, y, e),
+                    (3, true) => body_powi::<A, M, SA, 3, true>(n, d, a, y, e),
+                    (_, false) => body_powi::<A, M, SA, 4, false>(n, d, a, y, e),
+                    (_, true) => body_powi::<A, M, SA, 4, true>(n, d, a, y, e),
+                }
+            }
+            return;
+        }
+    }
     if !M::FIXUP {
         for i in 0..n {
             // SAFETY: as in `k1`.
@@ -235,6 +274,46 @@ unsafe fn body2<A: Copy, M: Map2<A>, const SA: bool, const SB: bool>(
                 if M::needs_exact(x, y) {
                     // SAFETY: as above.
                     unsafe { d.add(start + j).write(M::exact(x, y)) }
+                }
+            }
+        }
+        start += m;
+    }
+}
+
+/// The loop of [`body2`] for an integral broadcast exponent ([`Map2::int_exponent`]), with
+/// the fix-up pass of [`body1`].
+///
+/// # Safety
+/// As [`body1`].
+#[inline(always)]
+unsafe fn body_powi<A: Copy, M: Map2<A>, const SA: bool, const NB: u32, const NEG: bool>(
+    n: usize,
+    d: *mut M::Out,
+    a: Arg<A, SA>,
+    b: A,
+    e: u32,
+) {
+    let mut kept = [a.first; FIXUP_CHUNK];
+    let mut start = 0;
+    while start < n {
+        let m = FIXUP_CHUNK.min(n - start);
+        for (j, x) in kept[..m].iter_mut().enumerate() {
+            // SAFETY: start + j < n.
+            *x = unsafe { a.get(start + j) };
+        }
+        let mut any = false;
+        for (j, &x) in kept[..m].iter().enumerate() {
+            let (r, bad) = M::powi::<NB, NEG>(x, e);
+            any |= bad;
+            // SAFETY: start + j < n; dst holds n outputs.
+            unsafe { d.add(start + j).write(r) }
+        }
+        if any {
+            for (j, &x) in kept[..m].iter().enumerate() {
+                if M::powi::<NB, NEG>(x, e).1 {
+                    // SAFETY: as above.
+                    unsafe { d.add(start + j).write(M::exact(x, b)) }
                 }
             }
         }

@@ -229,6 +229,10 @@ pub trait Float:
     fn powf(self, b: Self) -> Self;
     /// Whether `powf` needs [`Float::powf_exact`] (a zero, infinite or NaN operand).
     fn pow_special(self, b: Self) -> bool;
+    /// `Some(k)` when `self`, as an exponent, is an integer [`math::powi`] takes.
+    fn small_int_exponent(self) -> Option<i32>;
+    /// [`math::powi`] in this type: `self ** ±e`, and whether the lane needs `powf_exact`.
+    fn powi_dd<const NB: u32, const NEG: bool>(self, e: u32) -> (Self, bool);
     /// C99 `pow` (libm through `std`, in float64 for float32).
     fn powf_exact(self, b: Self) -> Self;
     /// Whether `sin`/`cos`/`tan` need their `_exact` forms (`|x|` beyond the fast reduction).
@@ -355,6 +359,8 @@ macro_rules! impl_float {
             #[inline(always)] fn pow_special(self, b: Self) -> bool { math::pow_special(self as f64, b as f64) }
             #[inline(always)] fn powf_exact(self, b: Self) -> Self { (self as f64).powf(b as f64) as $t }
             #[inline(always)] fn powf(self, b: Self) -> Self { math::pow(self as f64, b as f64) as $t }
+            #[inline(always)] fn small_int_exponent(self) -> Option<i32> { math::small_int_exponent(self as f64) }
+            #[inline(always)] fn powi_dd<const NB: u32, const NEG: bool>(self, e: u32) -> (Self, bool) { let (r, bad) = math::powi::<NB, NEG>(self as f64, e); (r as $t, bad) }
             #[inline(always)] fn fma(self, b: Self, c: Self) -> Self { self.mul_add(b, c) }
             /// C's `nextafter`.
             #[inline(always)]

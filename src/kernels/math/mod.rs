@@ -65,5 +65,5 @@ pub mod trig;
 pub use atan::{acos, asin, atan, atan2};
 pub use exp::{cosh, exp, exp2, expm1, sinh, tanh};
 pub use log::{acosh, asinh, atanh, log, log10, log1p, log2};
-pub use pow::{cbrt, hypot, pow, pow_special};
+pub use pow::{cbrt, hypot, pow, pow_special, powi, small_int_exponent};
 pub use trig::{cos, sin, tan, TRIG_MAX};

@@ -41,6 +41,63 @@ pub fn pow(x: f64, y: f64) -> f64 {
     sel(neg, sel(int, sel(odd, -r, r), f64::NAN), r)
 }
 
+/// The largest `|k|` [`powi`] takes: four bits, at most three squarings.
+const POWI_MAX: f64 = 15.0;
+
+/// `Some(k)` when `y` is an integer of magnitude at most 15, the exponents [`powi`] takes.
+#[inline(always)]
+pub fn small_int_exponent(y: f64) -> Option<i32> {
+    (fabs(y) <= POWI_MAX && round(y) == y).then_some(y as i32)
+}
+
+/// `x ** e` (`x ** -e` when `NEG`) for `e < 2^NB`, `NB <= 4`, and whether the lane must go to
+/// the exact `pow` instead. `x^e` is a square-and-multiply product of double-doubles (relative
+/// error below 2^-100, so rounding it to a double is correct but in the rarest near-halfway
+/// cases: at most 0.5 + 2^-40 ULP, inside `pow`'s bound), the reciprocal for `NEG` corrected by
+/// one Newton step. `NB` (the exponent's bit length) fixes the number of squarings at compile
+/// time; the bits themselves pick the factors through selects, so the loop has no branch and
+/// vectorises. Each double's Veltkamp split is made once and reused. Lanes whose power or
+/// result leaves `[2^-960, 2^995]`, where the split and the low words are exact (overflow,
+/// underflow, zeros, infinities, NaN), are flagged; `x ** 0` is 1 for every `x`, as C's `pow`.
+#[inline(always)]
+pub fn powi<const NB: u32, const NEG: bool>(x: f64, e: u32) -> (f64, bool) {
+    const LO: f64 = f64::from_bits(0x03f0_0000_0000_0000); // 2^-960
+    const HI: f64 = f64::from_bits(0x7e20_0000_0000_0000); // 2^995
+    if NB == 0 {
+        return (1.0, false);
+    }
+    let (xs, xt) = split(x);
+    let low_bit = e & 1 == 1;
+    // r = x^(bits seen so far), b = x^(2^bit); (rs, rt) and (bs, bt) their splits.
+    let (mut rh, mut rl) = (sel(low_bit, x, 1.0), 0.0);
+    let (mut rs, mut rt) = (sel(low_bit, xs, 1.0), sel(low_bit, xt, 0.0));
+    let (mut bh, mut bl, mut bs, mut bt) = (x, 0.0, xs, xt);
+    for bit in 1..NB {
+        let p = bh * bh;
+        let pe = ((bs * bs - p) + 2.0 * (bs * bt)) + bt * bt + 2.0 * (bh * bl);
+        (bh, bl) = fast_two_sum(p, pe);
+        (bs, bt) = split(bh);
+        let p = rh * bh;
+        let pe = ((rs * bs - p) + rs * bt + rt * bs) + rt * bt + (rh * bl + rl * bh);
+        let (h, l) = fast_two_sum(p, pe);
+        let on = e >> bit & 1 == 1;
+        (rh, rl) = (sel(on, h, rh), sel(on, l, rl));
+        if bit + 1 < NB {
+            (rs, rt) = split(rh);
+        }
+    }
+    let in_range = |v: f64| fabs(v) >= LO && fabs(v) <= HI;
+    let r = if NEG {
+        // 1 / (rh + rl): q, then q + q (1 - q rh - q rl) with q rh exact.
+        let q = 1.0 / rh;
+        let (p, pe) = two_prod(q, rh);
+        q + q * (((1.0 - p) - pe) - q * rl)
+    } else {
+        rh + rl
+    };
+    (r, !(in_range(rh) && in_range(r)))
+}
+
 /// `sqrt(x^2 + y^2)` without overflow: scaled by a power of two, squares and sum as
 /// double-doubles, one corrected square root. inf if either is infinite (even with a NaN).
 #[inline(always)]
