@@ -209,3 +209,29 @@ fn bench_strided_shape() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("40x60"), "{out}");
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_bench_quietly() {
+    // `ndexpr bench --suite | head -1`: the pipe closes after the first line; the report must
+    // end without a panic (it used to unwind out of println!).
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ndexpr"))
+        .args([
+            "bench", "--suite", "--size", "1000", "--repeat", "1", "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with('{'), "{first}");
+    // The reader is dropped here: the pipe is closed with most of the suite still to print.
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}

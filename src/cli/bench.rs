@@ -277,7 +277,7 @@ fn json(r: &Report) -> String {
 }
 
 fn table(reports: &[Report]) {
-    println!(
+    outln!(
         "{:<22} {:>6} {:>12} {:>5} {:>10} {:>10} {:>7} {:>10} {:>10} {:>8} {:>9} {:>9} {:>12} {:>12}",
         "expression",
         "dtype",
@@ -302,7 +302,7 @@ fn table(reports: &[Report]) {
             median(&r.copy),
         );
         let shape: Vec<String> = r.shape.iter().map(|d| d.to_string()).collect();
-        println!(
+        outln!(
             "{:<22} {:>6} {:>12} {:>5} {:>10.3} {:>10.3} {:>7.1} {:>10.3} {:>10.3} {:>8.3} {:>8.2}x {:>8.0}% {:>12} {:>12}",
             r.expr,
             r.dtype.short_name(),
@@ -320,12 +320,12 @@ fn table(reports: &[Report]) {
             human(r.naive_temp)
         );
     }
-    println!(
+    outln!(
         "medians of interleaved rounds; {} threads; kernels: {} (run-time dispatch; NDEXPR_ISA overrides)",
         reports.first().map_or(0, |r| r.threads),
         ndexpr::kernels::isa()
     );
-    println!("naive = the same program one whole operation at a time with full-size temporaries, one thread (as NumPy)");
+    outln!("naive = the same program one whole operation at a time with full-size temporaries, one thread (as NumPy)");
 }
 
 fn human(b: usize) -> String {
@@ -396,7 +396,7 @@ pub fn bench(args: &BenchArgs) -> ExitCode {
         match run_one(case, args) {
             Ok(r) => {
                 if args.json {
-                    println!("{}", json(&r));
+                    outln!("{}", json(&r));
                 }
                 reports.push(r);
             }

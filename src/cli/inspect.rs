@@ -75,7 +75,7 @@ fn compile(args: &InspectArgs) -> Result<Expr, ExitCode> {
 pub fn check(args: &InspectArgs) -> ExitCode {
     match compile(args) {
         Ok(expr) => {
-            println!("{}", expr.dtype());
+            outln!("{}", expr.dtype());
             ExitCode::SUCCESS
         }
         Err(code) => code,
@@ -85,7 +85,7 @@ pub fn check(args: &InspectArgs) -> ExitCode {
 pub fn disasm(args: &InspectArgs) -> ExitCode {
     match compile(args) {
         Ok(expr) => {
-            print!("{}", expr.disassemble());
+            outln!("{}", expr.disassemble().trim_end_matches('\n'));
             ExitCode::SUCCESS
         }
         Err(code) => code,

@@ -1,6 +1,22 @@
 //! The `ndexpr` command line: inspect programs (`check`, `disasm`), evaluate `.npy` files
 //! (`eval`) and measure (`bench`).
 
+/// `println!` for the report commands: a reader that stops early (`ndexpr bench | head`) ends
+/// the process quietly, as it would a C tool's, instead of panicking; another write error is
+/// reported (exit status 1).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            eprintln!("error: cannot write to standard output: {e}");
+            std::process::exit(1);
+        }
+    }};
+}
+
 mod bench;
 mod eval;
 mod format;
