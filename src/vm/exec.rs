@@ -6,6 +6,7 @@ use crate::bytecode::{Dest, Instr, Op, Operand, Program, ScalarInit};
 use crate::error::{Error, ErrorKind, Result};
 use crate::kernels::KernelFn;
 use crate::types::DType;
+use std::mem::MaybeUninit;
 
 /// How kernels are found: [`crate::kernels::lookup`] by default; one level's table
 /// ([`crate::kernels::lookup_for`]) or a test's own table otherwise.
@@ -36,13 +37,18 @@ pub struct Slot(pub [u8; 16]);
 #[repr(C, align(64))]
 struct Chunk([u8; 64]);
 
-fn aligned_buffer(bytes: usize) -> Vec<Chunk> {
+/// A block buffer, left uninitialised: every register is written by its defining instruction
+/// and every gather buffer by its gather before anything reads them, block by block, and only
+/// through raw pointers. Zero-filling cost the naive evaluation a full extra pass over each
+/// temporary, which NumPy's temporaries do not pay (so the baseline was unfairly slow).
+fn aligned_buffer(bytes: usize) -> Vec<MaybeUninit<Chunk>> {
     let n = bytes.div_ceil(64).max(1);
-    let mut v = Vec::with_capacity(n);
+    let mut v: Vec<MaybeUninit<Chunk>> = Vec::with_capacity(n);
     // Only full-size buffers (the naive evaluation's temporaries) are this large: give them
     // huge pages as NumPy gives its temporaries.
     super::memory::advise_huge_pages(v.as_mut_ptr() as *mut u8, n * 64);
-    v.resize(n, Chunk([0; 64]));
+    // SAFETY: the capacity is n, and MaybeUninit elements need no initialisation.
+    unsafe { v.set_len(n) };
     v
 }
 
@@ -433,8 +439,8 @@ unsafe fn scatter(dst: *mut u8, stride: isize, src: *const u8, n: usize, size: u
 
 /// Per-thread block buffers: registers and gather buffers, allocated once per run and thread.
 struct Scratch {
-    _regs: Vec<Vec<Chunk>>,
-    _gathers: Vec<Option<Vec<Chunk>>>,
+    _regs: Vec<Vec<MaybeUninit<Chunk>>>,
+    _gathers: Vec<Option<Vec<MaybeUninit<Chunk>>>>,
     reg_ptrs: Vec<*mut u8>,
     /// Null for inputs read in place.
     gather_ptrs: Vec<*mut u8>,
@@ -539,14 +545,15 @@ impl Job<'_> {
     }
 
     fn scratch(&self, flat: bool) -> Scratch {
-        let b = self.block;
-        let mut regs: Vec<Vec<Chunk>> = self
+        // A block never holds more elements than the whole run (1,000 from Python, say).
+        let b = self.block.min(self.plan.len()).max(1);
+        let mut regs: Vec<Vec<MaybeUninit<Chunk>>> = self
             .program
             .registers
             .iter()
             .map(|d| aligned_buffer(b * d.size()))
             .collect();
-        let mut gathers: Vec<Option<Vec<Chunk>>> = (1..self.bases.len())
+        let mut gathers: Vec<Option<Vec<MaybeUninit<Chunk>>>> = (1..self.bases.len())
             .map(|op| {
                 self.needs_gather(op - 1, flat)
                     .then(|| aligned_buffer(b * self.sizes[op]))
