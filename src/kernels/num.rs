@@ -309,8 +309,10 @@ pub trait Float:
     }
 }
 
+/// `$fast` is the module of the exponential family for this type: float32 rounds float64 code
+/// that stops at float32's precision ([`math::single`]).
 macro_rules! impl_float {
-    ($($t:ident, $bits:ty;)*) => {$(
+    ($($t:ident, $bits:ty, $fast:path;)*) => {$(
         impl Float for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -330,9 +332,9 @@ macro_rules! impl_float {
             #[inline(always)] fn rint(self) -> Self { self.round_ties_even() }
             #[inline(always)] fn sqrt(self) -> Self { self.sqrt() }
             #[inline(always)] fn cbrt(self) -> Self { math::cbrt(self as f64) as $t }
-            #[inline(always)] fn exp(self) -> Self { math::exp(self as f64) as $t }
+            #[inline(always)] fn exp(self) -> Self { { use $fast as m; m::exp(self as f64) as $t } }
             #[inline(always)] fn exp2(self) -> Self { math::exp2(self as f64) as $t }
-            #[inline(always)] fn expm1(self) -> Self { math::expm1(self as f64) as $t }
+            #[inline(always)] fn expm1(self) -> Self { { use $fast as m; m::expm1(self as f64) as $t } }
             #[inline(always)] fn ln(self) -> Self { math::log(self as f64) as $t }
             #[inline(always)] fn log2(self) -> Self { math::log2(self as f64) as $t }
             #[inline(always)] fn log10(self) -> Self { math::log10(self as f64) as $t }
@@ -342,14 +344,14 @@ macro_rules! impl_float {
             #[inline(always)] fn tan(self) -> Self { math::tan(self as f64) as $t }
             #[inline(always)] fn asin(self) -> Self { math::asin(self as f64) as $t }
             #[inline(always)] fn acos(self) -> Self { math::acos(self as f64) as $t }
-            #[inline(always)] fn atan(self) -> Self { math::atan(self as f64) as $t }
-            #[inline(always)] fn sinh(self) -> Self { math::sinh(self as f64) as $t }
-            #[inline(always)] fn cosh(self) -> Self { math::cosh(self as f64) as $t }
-            #[inline(always)] fn tanh(self) -> Self { math::tanh(self as f64) as $t }
+            #[inline(always)] fn atan(self) -> Self { { use $fast as m; m::atan(self as f64) as $t } }
+            #[inline(always)] fn sinh(self) -> Self { { use $fast as m; m::sinh(self as f64) as $t } }
+            #[inline(always)] fn cosh(self) -> Self { { use $fast as m; m::cosh(self as f64) as $t } }
+            #[inline(always)] fn tanh(self) -> Self { { use $fast as m; m::tanh(self as f64) as $t } }
             #[inline(always)] fn asinh(self) -> Self { math::asinh(self as f64) as $t }
             #[inline(always)] fn acosh(self) -> Self { math::acosh(self as f64) as $t }
             #[inline(always)] fn atanh(self) -> Self { math::atanh(self as f64) as $t }
-            #[inline(always)] fn atan2(self, x: Self) -> Self { math::atan2(self as f64, x as f64) as $t }
+            #[inline(always)] fn atan2(self, x: Self) -> Self { { use $fast as m; m::atan2(self as f64, x as f64) as $t } }
             #[inline(always)] fn hypot(self, b: Self) -> Self { self.hypot(b) }
             #[inline(always)] fn hypot_fast(self, b: Self) -> Self { math::hypot(self as f64, b as f64) as $t }
             #[inline(always)] fn trig_huge(self) -> bool { (self as f64).abs() > math::TRIG_MAX }
@@ -383,8 +385,8 @@ macro_rules! impl_float {
 }
 
 impl_float! {
-    f32, u32;
-    f64, u64;
+    f32, u32, math::single;
+    f64, u64, math;
 }
 
 /// complex64 and complex128, over their float parts.

@@ -6,7 +6,7 @@
 use super::dd::*;
 
 /// fdlibm's `aT[0..10]`: `atan(u) ~ u - u (s1 + s2)`.
-const AT: [f64; 11] = [
+pub const AT: [f64; 11] = [
     3.33333333333329318027e-01,
     -1.99999999998764832476e-01,
     1.42857142725034663711e-01,
@@ -19,9 +19,9 @@ const AT: [f64; 11] = [
     -3.65315727442169155270e-02,
     1.62858201153657823623e-02,
 ];
-const ATAN_HALF_HI: f64 = 4.63647609000806093515e-01;
+pub const ATAN_HALF_HI: f64 = 4.63647609000806093515e-01;
 const ATAN_HALF_LO: f64 = 2.26987774529616870924e-17;
-const PIO4_HI: f64 = std::f64::consts::FRAC_PI_4;
+pub const PIO4_HI: f64 = std::f64::consts::FRAC_PI_4;
 const PIO4_LO: f64 = 3.06161699786838301793e-17;
 const PIO2_HI: f64 = std::f64::consts::FRAC_PI_2;
 const PIO2_LO: f64 = 6.12323399573676603587e-17;

@@ -4,9 +4,11 @@
 //! instead), no table lookups, no libm calls (`sqrt` is an instruction; `floor`/`round` are
 //! replaced by the `1.5 * 2^52` trick of [`dd::round`]; exponents are read and written through
 //! `to_bits`/`from_bits`), so that the kernel driver's loop `dst[i] = f(src[i])` auto-vectorises
-//! at every instruction-set level. float32 converts to float64, evaluates the same code and
-//! rounds once: nearly always the correctly rounded float32 result (native float32 polynomials
-//! would be faster; not done yet).
+//! at every instruction-set level. float32 converts to float64, evaluates float64 code and
+//! rounds once: nearly always the correctly rounded float32 result. For the exponential family
+//! and the arc tangent that code is [`single`]'s, which stops at float32's precision (2-2.4x
+//! faster than the float64 functions); the others share the float64 code (native float32
+//! polynomials over 16-lane vectors would be faster still; not done yet).
 //!
 //! Accuracy target: 2 ulp of the correctly rounded result over the whole domain, with C99's and
 //! NumPy's special values; `tests/ulp.rs` measures it (README's table). Where a few ulp of
@@ -60,6 +62,7 @@ pub mod dd;
 pub mod exp;
 pub mod log;
 pub mod pow;
+pub mod single;
 pub mod trig;
 
 pub use atan::{acos, asin, atan, atan2};

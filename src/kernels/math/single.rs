@@ -1,0 +1,127 @@
+//! float32 (and float16) versions of the exponential family and of the arc tangent, in plain
+//! float64 arithmetic.
+//!
+//! float32 needs 24 bits. The float64 code ([`super::exp`]) carries double-double corrections
+//! and a degree-13 polynomial to reach float64's last bit; here the same reduction
+//! (`k = round(x/ln 2)`, Cody-Waite with fdlibm's two-piece `ln 2`) feeds a Taylor polynomial of
+//! degree 9 (truncation below `2^-35` relative) evaluated in plain float64 (rounding errors near
+//! `2^-50`). Rounded once to float32 that is the correctly rounded result but within `2^-10`
+//! ULP of a halfway point (the ULP test measures 0.50), at a third of the cost. float64
+//! arithmetic also gives float32's special values: overflow and underflow happen in the final
+//! conversion, NaN propagates through the selects.
+
+use super::atan::{AT, ATAN_HALF_HI, PIO4_HI};
+use super::dd::*;
+use super::exp::{INV_LN2, LN2_HI, LN2_LO};
+
+/// `1/2!, 1/3!, ..., 1/9!`.
+const T: [f64; 8] = [
+    1.0 / 2.0,
+    1.0 / 6.0,
+    1.0 / 24.0,
+    1.0 / 120.0,
+    1.0 / 720.0,
+    1.0 / 5040.0,
+    1.0 / 40320.0,
+    1.0 / 362880.0,
+];
+
+/// `e^x = 2^k (1 + p)`: returns `(k, p)`, `|p| <= 0.42`, `p` with a relative error below
+/// `2^-34` (for `|x| <= 200`).
+#[inline(always)]
+fn core(x: f64) -> (f64, f64) {
+    let k = round(x * INV_LN2);
+    let r = (x - k * LN2_HI) - k * LN2_LO;
+    (k, r + (r * r) * horner(r, &T))
+}
+
+/// `2^k (1 + p) - 1` without cancellation for `k >= -60`: `2^k - 1` is exact, and for `k = 0`
+/// the sum is `p` itself.
+#[inline(always)]
+fn em1(k: f64, p: f64) -> f64 {
+    let pk = pow2(k);
+    pk * p + (pk - 1.0)
+}
+
+/// Below this `expm1(x)` and `tanh(x)` round to `x` in float32 (and keep a zero's sign).
+const TINY: f64 = 1.0 / (1u64 << 30) as f64;
+
+/// `e^x`.
+#[inline(always)]
+pub fn exp(x: f64) -> f64 {
+    // Beyond these the float32 result is inf or 0 (and the scale 2^k stays a normal double).
+    let xc = sel(x > 100.0, 100.0, sel(x < -110.0, -110.0, x));
+    let (k, p) = core(xc);
+    pow2(k) * (1.0 + p)
+}
+
+/// `e^x - 1`.
+#[inline(always)]
+pub fn expm1(x: f64) -> f64 {
+    let xc = sel(x > 100.0, 100.0, sel(x < -40.0, -40.0, x));
+    let (k, p) = core(xc);
+    sel(fabs(x) < TINY, x, em1(k, p))
+}
+
+/// `tanh x = E/(E+2)` with `E = expm1(2|x|)`; 1 beyond `|x| = 10` (float32's 1 - 2^-25 is
+/// passed at 8.7).
+#[inline(always)]
+pub fn tanh(x: f64) -> f64 {
+    let a = fabs(x);
+    let ac = sel(a > 10.0, 10.0, a);
+    let (k, p) = core(2.0 * ac);
+    let e = em1(k, p);
+    sel(a < TINY, x, mulsign(e / (e + 2.0), x))
+}
+
+/// `sinh x = (E + E/(E+1))/2` with `E = expm1|x|`.
+#[inline(always)]
+pub fn sinh(x: f64) -> f64 {
+    let a = fabs(x);
+    let (k, p) = core(sel(a > 100.0, 100.0, a));
+    let e = em1(k, p);
+    sel(a < TINY, x, mulsign((e + e / (e + 1.0)) * 0.5, x))
+}
+
+/// `cosh x = (Y + 1/Y)/2` with `Y = e^|x|`.
+#[inline(always)]
+pub fn cosh(x: f64) -> f64 {
+    let a = fabs(x);
+    let (k, p) = core(sel(a > 100.0, 100.0, a));
+    let y = pow2(k) * (1.0 + p);
+    (y + 1.0 / y) * 0.5
+}
+
+/// `arctan2(y, x)`: the octant's quotient `t = min/max` of the magnitudes, fdlibm's reduction
+/// of `t` and polynomial, then `pi/2 - z` and `pi - z` (no cancellation: both stay above
+/// `pi/4`), all in plain float64.
+#[inline(always)]
+pub fn atan2(y: f64, x: f64) -> f64 {
+    use std::f64::consts::{FRAC_PI_2, PI};
+    let (ax, ay) = (fabs(x), fabs(y));
+    let swap = ay > ax;
+    let (n, d) = (sel(swap, ax, ay), sel(swap, ay, ax));
+    // 0/0 and inf/inf: C99's atan2 gives the octant's edge (0) and its middle (pi/4).
+    let t = sel(d == 0.0, 0.0, sel(n == f64::INFINITY, 1.0, n / d));
+    let id1 = t >= 0.4375;
+    let id2 = t >= 0.6875;
+    // atan t = atan c + atan((t - c)/(1 + c t)), c = 0, 1/2 or 1.
+    let num = sel(id2, t - 1.0, sel(id1, 2.0 * t - 1.0, t));
+    let den = sel(id2, t + 1.0, sel(id1, 2.0 + t, 1.0));
+    let base = sel(id2, PIO4_HI, sel(id1, ATAN_HALF_HI, 0.0));
+    let u = num / den;
+    let z = u * u;
+    let w = z * z;
+    let s1 = z * (AT[0] + w * (AT[2] + w * (AT[4] + w * (AT[6] + w * (AT[8] + w * AT[10])))));
+    let s2 = w * (AT[1] + w * (AT[3] + w * (AT[5] + w * (AT[7] + w * AT[9]))));
+    let r = base + (u - u * (s1 + s2));
+    let r = sel(swap, FRAC_PI_2 - r, r);
+    let r = sel(x.is_sign_negative(), PI - r, r);
+    sel(x.is_nan() || y.is_nan(), x + y, copysign(r, y))
+}
+
+/// `arctan x = arctan2(x, 1)`.
+#[inline(always)]
+pub fn atan(x: f64) -> f64 {
+    atan2(x, 1.0)
+}
