@@ -335,10 +335,10 @@ macro_rules! impl_float {
             #[inline(always)] fn exp(self) -> Self { { use $fast as m; m::exp(self as f64) as $t } }
             #[inline(always)] fn exp2(self) -> Self { math::exp2(self as f64) as $t }
             #[inline(always)] fn expm1(self) -> Self { { use $fast as m; m::expm1(self as f64) as $t } }
-            #[inline(always)] fn ln(self) -> Self { math::log(self as f64) as $t }
-            #[inline(always)] fn log2(self) -> Self { math::log2(self as f64) as $t }
-            #[inline(always)] fn log10(self) -> Self { math::log10(self as f64) as $t }
-            #[inline(always)] fn ln1p(self) -> Self { math::log1p(self as f64) as $t }
+            #[inline(always)] fn ln(self) -> Self { { use $fast as m; m::log(self as f64) as $t } }
+            #[inline(always)] fn log2(self) -> Self { { use $fast as m; m::log2(self as f64) as $t } }
+            #[inline(always)] fn log10(self) -> Self { { use $fast as m; m::log10(self as f64) as $t } }
+            #[inline(always)] fn ln1p(self) -> Self { { use $fast as m; m::log1p(self as f64) as $t } }
             #[inline(always)] fn sin(self) -> Self { math::sin(self as f64) as $t }
             #[inline(always)] fn cos(self) -> Self { math::cos(self as f64) as $t }
             #[inline(always)] fn tan(self) -> Self { math::tan(self as f64) as $t }

@@ -7,7 +7,7 @@ use super::dd::*;
 use super::exp::{LN2_HI, LN2_LO};
 
 /// fdlibm's `Lg1..Lg7` (`e_log.c`): `R(z) ~ (log(1+f) - 2s)/s` on `|s| < 0.1716`.
-const LG: [f64; 7] = [
+pub const LG: [f64; 7] = [
     6.666666666666735130e-01,
     3.999999999940941908e-01,
     2.857142874366239149e-01,

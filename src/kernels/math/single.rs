@@ -13,6 +13,7 @@
 use super::atan::{AT, ATAN_HALF_HI, PIO4_HI};
 use super::dd::*;
 use super::exp::{INV_LN2, LN2_HI, LN2_LO};
+use super::log::{reduce, LG};
 
 /// `1/2!, 1/3!, ..., 1/9!`.
 const T: [f64; 8] = [
@@ -124,4 +125,52 @@ pub fn atan2(y: f64, x: f64) -> f64 {
 #[inline(always)]
 pub fn atan(x: f64) -> f64 {
     atan2(x, 1.0)
+}
+
+/// `log x` for a positive finite `x` (anything else: garbage): `k ln 2 + log(1 + f)`, `log(1 +
+/// f) = f - f^2/2 + s (f^2/2 + R(s^2))`, `s = f/(2 + f)`.
+#[inline(always)]
+fn log_finite(x: f64) -> f64 {
+    let (k, m) = reduce(x);
+    let f = m - 1.0;
+    let hfsq = 0.5 * f * f;
+    let s = f / (2.0 + f);
+    let z = s * s;
+    let r = z * (LG[0] + z * (LG[1] + z * (LG[2] + z * (LG[3] + z * LG[4]))));
+    (f - hfsq + s * (hfsq + r)) + k * std::f64::consts::LN_2
+}
+
+/// The value of `log`-like functions at 0, negative numbers, inf and NaN.
+#[inline(always)]
+fn log_special(x: f64) -> f64 {
+    sel(x == 0.0, f64::NEG_INFINITY, sel(x < 0.0, f64::NAN, x + x))
+}
+
+/// Natural logarithm.
+#[inline(always)]
+pub fn log(x: f64) -> f64 {
+    sel(x > 0.0 && x < f64::INFINITY, log_finite(x), log_special(x))
+}
+
+/// Base-2 logarithm (`log x / ln 2`: one more float64 rounding, far below float32's).
+#[inline(always)]
+pub fn log2(x: f64) -> f64 {
+    let r = log_finite(x) * std::f64::consts::LOG2_E;
+    sel(x > 0.0 && x < f64::INFINITY, r, log_special(x))
+}
+
+/// Base-10 logarithm.
+#[inline(always)]
+pub fn log10(x: f64) -> f64 {
+    let r = log_finite(x) * std::f64::consts::LOG10_E;
+    sel(x > 0.0 && x < f64::INFINITY, r, log_special(x))
+}
+
+/// `log(1 + x)`.
+#[inline(always)]
+pub fn log1p(x: f64) -> f64 {
+    const TINY_LOG: f64 = 1.0 / (1u64 << 29) as f64;
+    let u = 1.0 + x;
+    let r = sel(fabs(x) < TINY_LOG, x, log_finite(u));
+    sel(u > 0.0 && u < f64::INFINITY, r, log_special(u))
 }
