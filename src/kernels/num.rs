@@ -339,9 +339,9 @@ macro_rules! impl_float {
             #[inline(always)] fn log2(self) -> Self { { use $fast as m; m::log2(self as f64) as $t } }
             #[inline(always)] fn log10(self) -> Self { { use $fast as m; m::log10(self as f64) as $t } }
             #[inline(always)] fn ln1p(self) -> Self { { use $fast as m; m::log1p(self as f64) as $t } }
-            #[inline(always)] fn sin(self) -> Self { math::sin(self as f64) as $t }
-            #[inline(always)] fn cos(self) -> Self { math::cos(self as f64) as $t }
-            #[inline(always)] fn tan(self) -> Self { math::tan(self as f64) as $t }
+            #[inline(always)] fn sin(self) -> Self { { use $fast as m; m::sin(self as f64) as $t } }
+            #[inline(always)] fn cos(self) -> Self { { use $fast as m; m::cos(self as f64) as $t } }
+            #[inline(always)] fn tan(self) -> Self { { use $fast as m; m::tan(self as f64) as $t } }
             #[inline(always)] fn asin(self) -> Self { math::asin(self as f64) as $t }
             #[inline(always)] fn acos(self) -> Self { math::acos(self as f64) as $t }
             #[inline(always)] fn atan(self) -> Self { { use $fast as m; m::atan(self as f64) as $t } }

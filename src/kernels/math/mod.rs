@@ -6,7 +6,7 @@
 //! `to_bits`/`from_bits`), so that the kernel driver's loop `dst[i] = f(src[i])` auto-vectorises
 //! at every instruction-set level. float32 converts to float64, evaluates float64 code and
 //! rounds once: nearly always the correctly rounded float32 result. For the exponential and
-//! logarithm families and the arc tangent that code is [`single`]'s, which stops at float32's
+//! logarithm families, sin/cos/tan and the arc tangent that code is [`single`]'s, which stops at float32's
 //! precision (1.4-2.4x faster than the float64 functions); the others share the float64 code (native float32
 //! polynomials over 16-lane vectors would be faster still; not done yet).
 //!

@@ -14,6 +14,7 @@ use super::atan::{AT, ATAN_HALF_HI, PIO4_HI};
 use super::dd::*;
 use super::exp::{INV_LN2, LN2_HI, LN2_LO};
 use super::log::{reduce, LG};
+use super::trig::{C1, C2, C3, C4, C5, INV_PIO2, PIO2_1, PIO2_2, PIO2_3, S1, S2, S3, S4, S5};
 
 /// `1/2!, 1/3!, ..., 1/9!`.
 const T: [f64; 8] = [
@@ -173,4 +174,59 @@ pub fn log1p(x: f64) -> f64 {
     let u = 1.0 + x;
     let r = sel(fabs(x) < TINY_LOG, x, log_finite(u));
     sel(u > 0.0 && u < f64::INFINITY, r, log_special(u))
+}
+
+/// `x = k pi/2 + r` for `|x| < TRIG_MAX` (beyond: the driver's exact pass): `(k mod 4, r)`.
+/// `k pi/2` in three pieces, subtracted in plain float64: the first subtraction is exact, the
+/// others err by less than `2^-64` absolute, far below float32's need even where `r` is small.
+#[inline(always)]
+fn reduce_pio2(x: f64) -> (u64, f64) {
+    let t = x * INV_PIO2 + MAGIC;
+    let k = t - MAGIC;
+    (
+        (t.to_bits() & 3),
+        ((x - k * PIO2_1) - k * PIO2_2) - k * PIO2_3,
+    )
+}
+
+/// `(sin r, cos r)` for `|r| <= pi/4`, musl's polynomials less their last term (truncation
+/// below `2^-40`).
+#[inline(always)]
+fn sin_cos_kernel(r: f64) -> (f64, f64) {
+    let z = r * r;
+    let s = r + r * z * (S1 + z * (S2 + z * (S3 + z * (S4 + z * S5))));
+    let c = 1.0 - 0.5 * z + z * z * (C1 + z * (C2 + z * (C3 + z * (C4 + z * C5))));
+    (s, c)
+}
+
+/// The sine (or the cosine, `cos = true`).
+#[inline(always)]
+fn sincos(x: f64, cos: bool) -> f64 {
+    let (q, r) = reduce_pio2(x);
+    let (s, c) = sin_cos_kernel(r);
+    let q = if cos { q + 1 } else { q };
+    let v = sel(q & 1 == 1, c, s);
+    f64::from_bits(v.to_bits() ^ ((q & 2) << 62))
+}
+
+/// `sin x` (`|x| < TRIG_MAX`, else any value).
+#[inline(always)]
+pub fn sin(x: f64) -> f64 {
+    sel(fabs(x) < TINY, x, sincos(x, false))
+}
+
+/// `cos x` (`|x| < TRIG_MAX`, else any value).
+#[inline(always)]
+pub fn cos(x: f64) -> f64 {
+    sincos(x, true)
+}
+
+/// `tan x = sin/cos`, or `-cos/sin` in odd quadrants (`|x| < TRIG_MAX`, else any value).
+#[inline(always)]
+pub fn tan(x: f64) -> f64 {
+    let (q, r) = reduce_pio2(x);
+    let (s, c) = sin_cos_kernel(r);
+    let odd = q & 1 == 1;
+    let t = sel(odd, -c, s) / sel(odd, s, c);
+    sel(fabs(x) < TINY, x, t)
 }

@@ -9,25 +9,25 @@ use super::dd::*;
 /// Beyond this the fast reduction is not accurate: `needs_exact` (std's Payne-Hanek).
 pub const TRIG_MAX: f64 = 1.6e6;
 
-const INV_PIO2: f64 = std::f64::consts::FRAC_2_PI;
-const PIO2_1: f64 = 1.57079632673412561417e+00;
-const PIO2_2: f64 = 6.07710050630396597660e-11;
-const PIO2_3: f64 = 2.02226624871116645580e-21;
+pub const INV_PIO2: f64 = std::f64::consts::FRAC_2_PI;
+pub const PIO2_1: f64 = 1.57079632673412561417e+00;
+pub const PIO2_2: f64 = 6.07710050630396597660e-11;
+pub const PIO2_3: f64 = 2.02226624871116645580e-21;
 const PIO2_3T: f64 = 8.47842766036889956997e-32;
 
-const S1: f64 = -1.66666666666666324348e-01;
-const S2: f64 = 8.33333333332248946124e-03;
-const S3: f64 = -1.98412698298579493134e-04;
-const S4: f64 = 2.75573137070700676789e-06;
-const S5: f64 = -2.50507602534068634195e-08;
-const S6: f64 = 1.58969099521155010221e-10;
+pub const S1: f64 = -1.66666666666666324348e-01;
+pub const S2: f64 = 8.33333333332248946124e-03;
+pub const S3: f64 = -1.98412698298579493134e-04;
+pub const S4: f64 = 2.75573137070700676789e-06;
+pub const S5: f64 = -2.50507602534068634195e-08;
+pub const S6: f64 = 1.58969099521155010221e-10;
 
-const C1: f64 = 4.16666666666666019037e-02;
-const C2: f64 = -1.38888888888741095749e-03;
-const C3: f64 = 2.48015872894767294178e-05;
-const C4: f64 = -2.75573143513906633035e-07;
-const C5: f64 = 2.08757232129817482790e-09;
-const C6: f64 = -1.13596475577881948265e-11;
+pub const C1: f64 = 4.16666666666666019037e-02;
+pub const C2: f64 = -1.38888888888741095749e-03;
+pub const C3: f64 = 2.48015872894767294178e-05;
+pub const C4: f64 = -2.75573143513906633035e-07;
+pub const C5: f64 = 2.08757232129817482790e-09;
+pub const C6: f64 = -1.13596475577881948265e-11;
 
 /// `x = k pi/2 + (rh + rl)`: returns `(k mod 4, rh, rl)` for `|x| < TRIG_MAX`.
 #[inline(always)]
