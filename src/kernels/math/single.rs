@@ -1,14 +1,24 @@
-//! float32 (and float16) versions of the exponential family and of the arc tangent, in plain
-//! float64 arithmetic.
+//! float32 (and float16) versions of the exponential and logarithm families, sin/cos/tan and
+//! the arc tangent, in plain float64 arithmetic.
 //!
-//! float32 needs 24 bits. The float64 code ([`super::exp`]) carries double-double corrections
-//! and a degree-13 polynomial to reach float64's last bit; here the same reduction
-//! (`k = round(x/ln 2)`, Cody-Waite with fdlibm's two-piece `ln 2`) feeds a Taylor polynomial of
-//! degree 9 (truncation below `2^-35` relative) evaluated in plain float64 (rounding errors near
-//! `2^-50`). Rounded once to float32 that is the correctly rounded result but within `2^-10`
-//! ULP of a halfway point (the ULP test measures 0.50), at a third of the cost. float64
-//! arithmetic also gives float32's special values: overflow and underflow happen in the final
-//! conversion, NaN propagates through the selects.
+//! float32 needs 24 bits; the float64 functions carry double-double corrections and long
+//! polynomials to reach float64's last bit. Here each keeps its float64 sibling's reduction but
+//! drops the corrections and shortens the polynomial to a truncation below `2^-35` relative,
+//! evaluated in plain float64 (rounding errors near `2^-50`). Rounded once to float32 that is
+//! the correctly rounded result but within `2^-10` ULP of a halfway point (the ULP test
+//! measures 0.50 for every function), at 1.4-2.4x less cost. float64 arithmetic also gives
+//! float32's special values: overflow and underflow happen in the final conversion, NaN
+//! propagates through the selects.
+//!
+//! - exp family: `k = round(x/ln 2)`, Cody-Waite with fdlibm's two-piece `ln 2`, Taylor to
+//!   degree 9; `expm1` as `2^k p + (2^k - 1)` (no cancellation).
+//! - logarithms: fdlibm's reduction and the first five of its seven coefficients; `log1p(x)` is
+//!   `log(1 + x)`, as `1 + x` is exact in float64 for a float32 `x` with `|x| >= 2^-29` (below,
+//!   the result is `x`).
+//! - sin/cos/tan: the three-piece `pi/2` reduction without the double-double low word, musl's
+//!   kernels less their last term (arguments beyond `TRIG_MAX` still go to the exact pass).
+//! - arctan2: fdlibm's reduction and polynomial without the double-double quotients: two
+//!   divisions instead of five.
 
 use super::atan::{AT, ATAN_HALF_HI, PIO4_HI};
 use super::dd::*;
