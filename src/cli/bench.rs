@@ -146,34 +146,37 @@ fn input(dtype: DType, shape: &[usize], fortran: bool, x: &[f64], y: &[f64]) -> 
     }
 }
 
-/// Reads every byte of `arrays` once, each split over `threads` threads (an xor-fold of 64-bit
-/// words, which the compiler vectorises): the floor of a reduction, which only reads.
+/// Reads every byte of `arrays` once, each array split over `threads` threads (the calling
+/// thread takes the first share) with an xor-fold of 64-bit words, which the compiler
+/// vectorises: the floor of a reduction, which only reads.
 fn parallel_read(arrays: &[&[u8]], threads: usize) -> u64 {
     fn fold(bytes: &[u8]) -> u64 {
         let mut acc = [0u64; 8];
-        let mut words = bytes.chunks_exact(64);
-        for line in &mut words {
+        let mut lines = bytes.chunks_exact(64);
+        for line in &mut lines {
             for (a, w) in acc.iter_mut().zip(line.chunks_exact(8)) {
                 *a ^= u64::from_ne_bytes(w.try_into().expect("8 bytes"));
             }
         }
-        let tail = words.remainder().iter().fold(0u64, |h, &b| h ^ b as u64);
+        let tail = lines.remainder().iter().fold(0u64, |h, &b| h ^ b as u64);
         acc.iter().fold(tail, |h, &a| h ^ a)
     }
-    let mut h = 0;
-    for bytes in arrays {
-        let chunk = bytes.len().div_ceil(threads.max(1)).max(64);
-        h ^= std::thread::scope(|s| {
-            let parts: Vec<_> = bytes
-                .chunks(chunk)
-                .map(|c| s.spawn(move || fold(std::hint::black_box(c))))
-                .collect();
-            parts
-                .into_iter()
-                .fold(0, |h, p| h ^ p.join().expect("no panic"))
-        });
-    }
-    h
+    let threads = threads.max(1);
+    // Share t of every array: the t-th of `threads` equal parts (whole cache lines).
+    let share = |t: usize| {
+        arrays.iter().fold(0u64, |h, bytes| {
+            let part = bytes.len().div_ceil(threads).next_multiple_of(64);
+            let lo = (t * part).min(bytes.len());
+            let hi = ((t + 1) * part).min(bytes.len());
+            h ^ fold(std::hint::black_box(&bytes[lo..hi]))
+        })
+    };
+    std::thread::scope(|s| {
+        let others: Vec<_> = (1..threads).map(|t| s.spawn(move || share(t))).collect();
+        others
+            .into_iter()
+            .fold(share(0), |h, p| h ^ p.join().expect("no panic"))
+    })
 }
 
 /// The array variables each reduction pass of `program` reads, once per pass (a variable read
