@@ -69,6 +69,12 @@ impl Float for f64 {
 /// halved (at a multiple of 8) above. Same order of operations, so the same bits.
 pub(crate) fn pairwise<T: Float>(xs: &[T]) -> T {
     let n = xs.len();
+    if n == 256 {
+        // Two leaves of 128 (NumPy's split of 256), their 16 partial sums interleaved so that
+        // the adds do not wait on each other; the same operations on each, so the same bits.
+        let [a, b] = leaves::<T, 2>(xs);
+        return a + b;
+    }
     if n < 8 {
         xs.iter().fold(T::ZERO, |r, &x| r + x)
     } else if n <= 128 {
@@ -90,6 +96,24 @@ pub(crate) fn pairwise<T: Float>(xs: &[T]) -> T {
         n2 -= n2 % 8;
         pairwise(&xs[..n2]) + pairwise(&xs[n2..])
     }
+}
+
+/// NumPy's pairwise sums of `K` consecutive runs of exactly 128 values, computed side by side.
+fn leaves<T: Float, const K: usize>(xs: &[T]) -> [T; K] {
+    assert_eq!(xs.len(), K * 128);
+    let mut r = [[T::ZERO; 8]; K];
+    for (k, rk) in r.iter_mut().enumerate() {
+        rk.copy_from_slice(&xs[k * 128..k * 128 + 8]);
+    }
+    for i in (8..128).step_by(8) {
+        for (k, rk) in r.iter_mut().enumerate() {
+            let chunk = &xs[k * 128 + i..k * 128 + i + 8];
+            for j in 0..8 {
+                rk[j] = rk[j] + chunk[j];
+            }
+        }
+    }
+    r.map(|r| ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7])))
 }
 
 /// NumPy's complex pairwise sum: the same recursion over the interleaved (re, im) floats, with
