@@ -52,7 +52,7 @@ fn disasm_prints_the_program() {
     );
 }
 
-const BENCH_KEYS: [&str; 14] = [
+const BENCH_KEYS: [&str; 17] = [
     "expr",
     "dtype",
     "shape",
@@ -63,8 +63,11 @@ const BENCH_KEYS: [&str; 14] = [
     "naive_ms",
     "inplace_ms",
     "copy_ms",
+    "floor_ms",
+    "order",
     "speedup_vs_naive",
     "fraction_of_copy",
+    "inplace_over_floor",
     "ndexpr_temp_bytes",
     "naive_temp_bytes",
 ];

@@ -616,6 +616,86 @@ fn many_chunks_over_mixed_layouts() {
 }
 
 #[test]
+fn reductions_read_every_chunk() {
+    // More elements than one chunk of the chunked evaluation: a reduction (at the root, or
+    // inside the expression) must still see all of them. Integer-valued data, so every sum is
+    // exact and the expected values are computed here exactly.
+    let dir = tmp();
+    let p = dir.path();
+    let (rows, cols) = (3usize, 1_100_000usize);
+    let a = |r: usize, c: usize| (c % 1000) as f64 + r as f64;
+    let b = |r: usize, c: usize| (c % 7) as f64 - r as f64;
+    let a_c: Vec<f64> = (0..rows)
+        .flat_map(|r| (0..cols).map(move |c| a(r, c)))
+        .collect();
+    write_npy(
+        &p.join("a.npy"),
+        "<f8",
+        false,
+        &[rows, cols],
+        &f64_bytes(&a_c),
+    );
+    let b_f: Vec<f64> = (0..cols)
+        .flat_map(|c| (0..rows).map(move |r| b(r, c)))
+        .collect();
+    write_npy(
+        &p.join("b.npy"),
+        "<f8",
+        true,
+        &[rows, cols],
+        &f64_bytes(&b_f),
+    );
+    let run = |expr: &str, out: &str| {
+        let r = ndexpr_in(p, &["eval", expr, "a=a.npy", "b=b.npy", "-o", out]);
+        assert_eq!(r.code, 0, "{expr}: {}", r.err);
+        read_npy(&p.join(out))
+    };
+    let axis0 = run("sum(a*b, axis=0)", "s0.npy");
+    assert_eq!(axis0.shape, vec![cols]);
+    let got = f64s(&axis0.data);
+    for (c, &g) in got.iter().enumerate() {
+        let want: f64 = (0..rows).map(|r| a(r, c) * b(r, c)).sum();
+        assert_eq!(g, want, "column {c}");
+    }
+    let axis1 = run("sum(a*b, axis=-1)", "s1.npy");
+    assert_eq!(axis1.shape, vec![rows]);
+    let got = f64s(&axis1.data);
+    for (r, &g) in got.iter().enumerate() {
+        let want: f64 = (0..cols).map(|c| a(r, c) * b(r, c)).sum();
+        assert_eq!(g, want, "row {r}");
+    }
+    let total = run("sum(a*b)", "t.npy");
+    assert_eq!(total.shape, Vec::<usize>::new());
+    let want: f64 = (0..rows)
+        .flat_map(|r| (0..cols).map(move |c| a(r, c) * b(r, c)))
+        .sum();
+    assert_eq!(f64s(&total.data), vec![want]);
+    let centred = run("a - mean(a)", "m.npy");
+    assert_eq!(centred.shape, vec![rows, cols]);
+    let mean = a_c.iter().sum::<f64>() / (rows * cols) as f64;
+    let got = f64s(&centred.data);
+    for (i, (&g, &x)) in got.iter().zip(&a_c).enumerate() {
+        assert_eq!(g, x - mean, "element {i}");
+    }
+    // Printed, too.
+    let r = ndexpr_in(p, &["eval", "max(a, axis=0)", "a=a.npy"]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert!(
+        r.out.contains("shape (1100000,), dtype float64"),
+        "{}",
+        r.out
+    );
+    let r = ndexpr_in(p, &["eval", "sum(a, axis=2)", "a=a.npy"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.err
+            .contains("axis 2 is out of bounds for array of dimension 2"),
+        "{}",
+        r.err
+    );
+}
+
+#[test]
 fn misaligned_data_and_format_versions() {
     let dir = tmp();
     let p = dir.path();

@@ -186,6 +186,25 @@ fn scalar_variables_stay_scalars_and_scalar_work_is_hoisted() {
 }
 
 #[test]
+fn variables_include_those_read_only_inside_reductions() {
+    let vars = |src: &str| {
+        Expr::compile(src, &sig())
+            .unwrap()
+            .variables()
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(vars("sum(b) + a"), ["a", "b"]);
+    assert_eq!(vars("sum(b)"), ["b"]);
+    assert_eq!(vars("a - mean(a)"), ["a"]);
+    // Nested: `i` only inside the inner reduction, `k` (a scalar) only inside the outer one.
+    assert_eq!(vars("a * sum(b - k*max(i))"), ["a", "b", "i", "k"]);
+    assert_eq!(vars("sum(a*b, axis=0)"), ["a", "b"]);
+    assert_eq!(vars("min(f) + k"), ["f", "k"]);
+}
+
+#[test]
 fn comparisons_and_where() {
     assert_eq!(
         disasm("where(a > b, a, b)"),

@@ -665,7 +665,14 @@ fn every_reduction_axis_and_layout_2d() {
 #[test]
 fn every_reduction_axis_3d() {
     for &dtype in &[DType::I32, DType::F64, DType::F32, DType::C128] {
-        for shape in [&[4usize, 5, 130][..], &[6, 1, 9], &[3, 200, 2]] {
+        // [3, 20, 400]: axis 0 over C order walks rows of 8000 kept elements, axis 1 groups of
+        // 20 rows of 400, axis 2 (F order) rows of 3·20.
+        for shape in [
+            &[4usize, 5, 130][..],
+            &[6, 1, 9],
+            &[3, 200, 2],
+            &[3, 20, 400],
+        ] {
             for layout in LAYOUTS {
                 check_all(dtype, shape, layout, 5);
             }
@@ -841,6 +848,68 @@ fn float_sum_error_is_within_pairwise_bounds() {
     assert!((m - exact / n as f64).abs() <= bound / n as f64 + (exact / n as f64).abs() * 1e-15);
 }
 
+/// Reductions over an outer axis (`axis=0` of C order, the last axis of Fortran order) add
+/// whole rows into accumulators, one row after another within chunks of consecutive rows whose
+/// sums are then added pairwise. Whatever the chunks, every summation tree of R terms built
+/// that way has a height of at most R - 1, so the error of each result is at most
+/// γ(R-1)·Σ|x| (γ(k) = k·u / (1 - k·u), u = 2^-53): checked against the exact sum of each
+/// lane, for every thread count, which must all give the same bits.
+#[test]
+fn outer_axis_sums_are_within_the_sequential_bound() {
+    let u = 2f64.powi(-53);
+    let cases: [(&[usize], usize, bool); 7] = [
+        (&[4, 70000], 0, false),
+        (&[1000, 600], 0, false),
+        (&[64, 20000], 0, false),
+        (&[600, 1000], 1, true),
+        (&[5, 300, 700], 1, false),
+        (&[300, 5, 700], 0, false),
+        (&[2, 3000], 0, false),
+    ];
+    for (i, &(shape, axis, fortran)) in cases.iter().enumerate() {
+        let n: usize = shape.iter().product();
+        let x = ArrayD::from_shape_vec(IxDyn(shape).set_f(fortran), wide_range(n, 70 + i as u64))
+            .unwrap();
+        let vars = Vars::new().with("x", &x);
+        let expr = Expr::compile(&format!("sum(x, axis={axis})"), &vars.signature()).unwrap();
+        let run = |t| {
+            let opts = RunOptions {
+                threads: Some(t),
+                parallel_work: 0,
+                ..RunOptions::default()
+            };
+            eval_program(expr.program(), &vars, &opts).unwrap()
+        };
+        let got = values(&run(1));
+        let r = shape[axis];
+        let gamma = (r - 1) as f64 * u / (1.0 - (r - 1) as f64 * u);
+        let lanes: Vec<Vec<f64>> = x
+            .lanes(Axis(axis))
+            .into_iter()
+            .map(|l| l.to_vec())
+            .collect();
+        assert_eq!(got.len(), lanes.len());
+        for (k, (g, lane)) in got.iter().zip(&lanes).enumerate() {
+            let V::F(g) = *g else { panic!() };
+            let exact = exact_sum(lane);
+            let abs: f64 = lane.iter().map(|v| v.abs()).sum();
+            assert!(
+                (g - exact).abs() <= gamma * abs,
+                "{shape:?} axis {axis} lane {k}: {g:e} vs exact {exact:e}, bound {:e}",
+                gamma * abs
+            );
+        }
+        for t in [2, 4] {
+            let other = values(&run(t));
+            let same = got.iter().zip(&other).all(|(a, b)| match (a, b) {
+                (V::F(a), V::F(b)) => a.to_bits() == b.to_bits(),
+                _ => false,
+            });
+            assert!(same, "{shape:?} axis {axis}: {t} threads differ from 1");
+        }
+    }
+}
+
 #[test]
 fn results_are_identical_for_every_thread_count() {
     let a = Array1::from(wide_range(700_001, 3));
@@ -848,7 +917,10 @@ fn results_are_identical_for_every_thread_count() {
     let m = Array2::from_shape_vec((700, 1000), wide_range(700_000, 5)).unwrap();
     let mt = m.t();
     let mi = Array2::from_shape_vec((700, 1000), lcg(700_000, 6)).unwrap();
+    // Wide rows: an outer-axis reduction in one chunk, split over the columns.
+    let w = Array2::from_shape_vec((10, 70_000), wide_range(700_000, 7)).unwrap();
     let vars = Vars::new()
+        .with("w", &w)
         .with("a", &a)
         .with("b", &b)
         .with("m", &m)
@@ -869,6 +941,10 @@ fn results_are_identical_for_every_thread_count() {
         "mean(mt, axis=0)",
         "max(mt, axis=-1)",
         "sum(mi, axis=0)",
+        "mean(w, axis=0)",
+        "min(w*2, axis=0)",
+        "prod(w*0 + 1.0000001, axis=0)",
+        "max(w - 1, axis=-2)",
     ] {
         let expr = Expr::compile(src, &vars.signature()).unwrap();
         let run = |t| {

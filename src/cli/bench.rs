@@ -1,10 +1,12 @@
-//! `bench`: times one expression (or a suite) four ways in one interleaved run — ndexpr fused
+//! `bench`: times one expression (or a suite) five ways in one interleaved run — ndexpr fused
 //! and blocked, the same program one whole operation at a time with full-size temporaries
-//! (what NumPy does), ndexpr into a preallocated output (`out=`), and a plain memory copy of as
-//! many bytes as the expression reads and writes (the bandwidth floor).
+//! (what NumPy does), ndexpr into a preallocated output (`out=`), a plain memory copy of as
+//! many bytes as the expression reads and writes, and the floor: a read-only pass over the
+//! arrays each reduction pass reads, plus a copy of the bytes the elementwise pass reads and
+//! writes (for expressions without reductions, the copy again).
 
 use clap::Args;
-use ndarray::{ArrayD, IxDyn, Slice};
+use ndarray::{ArrayD, IxDyn, ShapeBuilder, Slice};
 use ndexpr::vm::{self, RunOptions};
 use ndexpr::{Array, ArrayMut, DType, Expr, Vars};
 use std::process::ExitCode;
@@ -39,6 +41,9 @@ pub struct BenchArgs {
     /// Run the built-in suite.
     #[arg(long)]
     pub suite: bool,
+    /// Inputs in Fortran order (first axis fastest) instead of C order.
+    #[arg(long)]
+    pub fortran: bool,
 }
 
 /// The seed notebook's case, `2*nd_2 + 48` over a 400x600 view, contiguous (step 1) and
@@ -72,6 +77,8 @@ struct Report {
     naive: Vec<f64>,
     inplace: Vec<f64>,
     copy: Vec<f64>,
+    floor: Vec<f64>,
+    fortran: bool,
     ndexpr_temp: usize,
     naive_temp: usize,
     /// Bytes the expression reads and writes (logical elements, not cache lines).
@@ -108,8 +115,8 @@ fn random(n: usize, seed: u64) -> Vec<f64> {
 /// that suits the dtype: floats as they are (positive, so log and sqrt stay finite), integers
 /// in 1..=8 (so `2*a+48` and friends stay far from overflow even for int8), booleans about half
 /// true, complex numbers with an imaginary part from a second stream.
-fn input(dtype: DType, shape: &[usize], x: &[f64], y: &[f64]) -> Array {
-    let shape = IxDyn(shape);
+fn input(dtype: DType, shape: &[usize], fortran: bool, x: &[f64], y: &[f64]) -> Array {
+    let shape = IxDyn(shape).set_f(fortran);
     let int = |v: f64| ((v - 0.5) * 8.0) as i64 + 1;
     macro_rules! build {
         ($variant:ident, $f:expr) => {
@@ -136,6 +143,50 @@ fn input(dtype: DType, shape: &[usize], x: &[f64], y: &[f64]) -> Array {
             v as f32, w as f32
         )),
         DType::C128 => build!(C128, |(&v, &w)| num_complex::Complex64::new(v, w)),
+    }
+}
+
+/// Reads every byte of `arrays` once, each array split over `threads` threads (the calling
+/// thread takes the first share) with an xor-fold of 64-bit words, which the compiler
+/// vectorises: the floor of a reduction, which only reads.
+fn parallel_read(arrays: &[&[u8]], threads: usize) -> u64 {
+    fn fold(bytes: &[u8]) -> u64 {
+        let mut acc = [0u64; 8];
+        let mut lines = bytes.chunks_exact(64);
+        for line in &mut lines {
+            for (a, w) in acc.iter_mut().zip(line.chunks_exact(8)) {
+                *a ^= u64::from_ne_bytes(w.try_into().expect("8 bytes"));
+            }
+        }
+        let tail = lines.remainder().iter().fold(0u64, |h, &b| h ^ b as u64);
+        acc.iter().fold(tail, |h, &a| h ^ a)
+    }
+    let threads = threads.max(1);
+    // Share t of every array: the t-th of `threads` equal parts (whole cache lines).
+    let share = |t: usize| {
+        arrays.iter().fold(0u64, |h, bytes| {
+            let part = bytes.len().div_ceil(threads).next_multiple_of(64);
+            let lo = (t * part).min(bytes.len());
+            let hi = ((t + 1) * part).min(bytes.len());
+            h ^ fold(std::hint::black_box(&bytes[lo..hi]))
+        })
+    };
+    std::thread::scope(|s| {
+        let others: Vec<_> = (1..threads).map(|t| s.spawn(move || share(t))).collect();
+        others
+            .into_iter()
+            .fold(share(0), |h, p| h ^ p.join().expect("no panic"))
+    })
+}
+
+/// The array variables each reduction pass of `program` reads, once per pass (a variable read
+/// by two passes is listed twice).
+fn reduction_reads(program: &ndexpr::bytecode::Program, names: &mut Vec<String>) {
+    for sub in &program.reductions {
+        reduction_reads(&sub.program, names);
+    }
+    if program.reduce.is_some() {
+        names.extend(program.inputs.iter().map(|i| i.name.clone()));
     }
 }
 
@@ -184,7 +235,7 @@ fn run_one(case: &Case, args: &BenchArgs) -> Result<Report, String> {
             } else {
                 vec![0.0; n * step]
             };
-            input(dtype, &wide_shape, &x, &y)
+            input(dtype, &wide_shape, args.fortran, &x, &y)
         })
         .collect();
     let last_axis = shape.len().saturating_sub(1);
@@ -202,7 +253,37 @@ fn run_one(case: &Case, args: &BenchArgs) -> Result<Report, String> {
     let expr = Expr::compile(expr_src, &vars.signature()).map_err(|e| e.to_string())?;
     let program = expr.program();
     let out_size = program.result_dtype.size();
-    let bytes = n * (names.len() * dtype.size() + out_size);
+    let out_len: usize = match &program.reduce {
+        None => n,
+        Some(_) => expr
+            .eval(&vars)
+            .map_err(|e| e.to_string())?
+            .shape()
+            .iter()
+            .product(),
+    };
+    let bytes = n * names.len() * dtype.size() + out_len * out_size;
+    // The floor: a read of what the reduction passes read, plus a copy of what the elementwise
+    // pass (if any) reads and writes.
+    let mut read_names = Vec::new();
+    reduction_reads(program, &mut read_names);
+    let read_arrays: Vec<&[u8]> = read_names
+        .iter()
+        .map(|name| {
+            let i = names.iter().position(|n| n == name).expect("a variable");
+            ndexpr::dispatch!(&wide[i], Array, a => {
+                let s = a.as_slice_memory_order().expect("contiguous");
+                // SAFETY: plain numeric data, viewed as its bytes.
+                unsafe {
+                    std::slice::from_raw_parts(s.as_ptr().cast::<u8>(), std::mem::size_of_val(s))
+                }
+            })
+        })
+        .collect();
+    let floor_copy_len = match &program.reduce {
+        Some(_) => 0,
+        None => n * (program.inputs.len() * dtype.size() + out_size) / 2,
+    };
     let reg_bytes = program.registers.len() * program.max_register_size();
     let naive_opts = RunOptions {
         block: n.max(1),
@@ -215,6 +296,9 @@ fn run_one(case: &Case, args: &BenchArgs) -> Result<Report, String> {
     let src = vec![1u8; copy_len];
     let mut dst = vec![0u8; copy_len];
     parallel_copy(&src, &mut dst, threads); // fault the pages in once
+    let floor_src = vec![1u8; floor_copy_len];
+    let mut floor_dst = vec![0u8; floor_copy_len];
+    parallel_copy(&floor_src, &mut floor_dst, threads);
 
     let mut r = Report {
         expr: expr_src.to_string(),
@@ -226,6 +310,8 @@ fn run_one(case: &Case, args: &BenchArgs) -> Result<Report, String> {
         naive: vec![],
         inplace: vec![],
         copy: vec![],
+        floor: vec![],
+        fortran: args.fortran,
         ndexpr_temp: reg_bytes * vm::BLOCK * threads,
         naive_temp: reg_bytes * n,
         bytes,
@@ -247,30 +333,39 @@ fn run_one(case: &Case, args: &BenchArgs) -> Result<Report, String> {
         let t = Instant::now();
         parallel_copy(&src, &mut dst, threads);
         r.copy.push(ms(t));
+        let t = Instant::now();
+        std::hint::black_box(parallel_read(&read_arrays, threads));
+        if floor_copy_len > 0 {
+            parallel_copy(&floor_src, &mut floor_dst, threads);
+        }
+        r.floor.push(ms(t));
     }
     Ok(r)
 }
 
 fn json(r: &Report) -> String {
-    let (nd, nv, ip, cp) = (
+    let (nd, nv, ip, cp, fl) = (
         median(&r.ndexpr),
         median(&r.naive),
         median(&r.inplace),
         median(&r.copy),
+        median(&r.floor),
     );
     let shape: Vec<String> = r.shape.iter().map(|d| d.to_string()).collect();
     format!(
-        "{{\"expr\": {:?}, \"dtype\": \"{}\", \"shape\": [{}], \"step\": {}, \"threads\": {}, \"isa\": \"{}\", \
-         \"ndexpr_ms\": {nd:.4}, \"naive_ms\": {nv:.4}, \"inplace_ms\": {ip:.4}, \"copy_ms\": {cp:.4}, \
-         \"speedup_vs_naive\": {:.3}, \"fraction_of_copy\": {:.3}, \"ndexpr_temp_bytes\": {}, \"naive_temp_bytes\": {}}}",
+        "{{\"expr\": {:?}, \"dtype\": \"{}\", \"shape\": [{}], \"order\": \"{}\", \"step\": {}, \"threads\": {}, \"isa\": \"{}\", \
+         \"ndexpr_ms\": {nd:.4}, \"naive_ms\": {nv:.4}, \"inplace_ms\": {ip:.4}, \"copy_ms\": {cp:.4}, \"floor_ms\": {fl:.4}, \
+         \"speedup_vs_naive\": {:.3}, \"fraction_of_copy\": {:.3}, \"inplace_over_floor\": {:.3}, \"ndexpr_temp_bytes\": {}, \"naive_temp_bytes\": {}}}",
         r.expr,
         r.dtype.short_name(),
         shape.join(", "),
+        if r.fortran { "F" } else { "C" },
         r.step,
         r.threads,
         ndexpr::kernels::isa(),
         nv / nd,
         cp / nd,
+        ip / fl,
         r.ndexpr_temp,
         r.naive_temp
     )
@@ -278,7 +373,7 @@ fn json(r: &Report) -> String {
 
 fn table(reports: &[Report]) {
     outln!(
-        "{:<22} {:>6} {:>12} {:>5} {:>10} {:>10} {:>7} {:>10} {:>10} {:>8} {:>9} {:>9} {:>12} {:>12}",
+        "{:<22} {:>6} {:>12} {:>5} {:>10} {:>10} {:>7} {:>10} {:>10} {:>8} {:>9} {:>9} {:>8} {:>9} {:>12} {:>12}",
         "expression",
         "dtype",
         "shape",
@@ -291,22 +386,25 @@ fn table(reports: &[Report]) {
         "copy ms",
         "x naive",
         "of copy",
+        "floor ms",
+        "inp/floor",
         "ndexpr temp",
         "naive temp"
     );
     for r in reports {
-        let (nd, nv, ip, cp) = (
+        let (nd, nv, ip, cp, fl) = (
             median(&r.ndexpr),
             median(&r.naive),
             median(&r.inplace),
             median(&r.copy),
+            median(&r.floor),
         );
         let shape: Vec<String> = r.shape.iter().map(|d| d.to_string()).collect();
         outln!(
-            "{:<22} {:>6} {:>12} {:>5} {:>10.3} {:>10.3} {:>7.1} {:>10.3} {:>10.3} {:>8.3} {:>8.2}x {:>8.0}% {:>12} {:>12}",
+            "{:<22} {:>6} {:>12} {:>5} {:>10.3} {:>10.3} {:>7.1} {:>10.3} {:>10.3} {:>8.3} {:>8.2}x {:>8.0}% {:>8.3} {:>8.2}x {:>12} {:>12}",
             r.expr,
             r.dtype.short_name(),
-            shape.join("x"),
+            shape.join("x") + if r.fortran { " F" } else { "" },
             r.step,
             nd,
             min(&r.ndexpr),
@@ -316,6 +414,8 @@ fn table(reports: &[Report]) {
             cp,
             nv / nd,
             100.0 * cp / nd,
+            fl,
+            ip / fl,
             human(r.ndexpr_temp),
             human(r.naive_temp)
         );
@@ -326,6 +426,7 @@ fn table(reports: &[Report]) {
         ndexpr::kernels::isa()
     );
     outln!("naive = the same program one whole operation at a time with full-size temporaries, one thread (as NumPy)");
+    outln!("floor = a parallel read of the arrays each reduction pass reads, plus a parallel copy of the bytes the elementwise pass reads and writes (no reduction: the copy)");
 }
 
 fn human(b: usize) -> String {

@@ -230,16 +230,50 @@ impl Progress {
     }
 }
 
-/// Evaluates `expr` into `out`, chunk by chunk.
+/// Whether `expr` reduces: its result (a reduction at the root) or some of its values (a full
+/// reduction inside it, `a - mean(a)`) depend on every element, so it runs in one piece.
+fn reduces(expr: &Expr) -> bool {
+    let p = expr.program();
+    p.reduce.is_some() || !p.reductions.is_empty()
+}
+
+/// The result's shape for operands broadcast to `shape`: without the reduced axis for a
+/// reduction along an axis, `()` for a full one. An axis out of range is left for the
+/// evaluation to report.
+fn result_shape(expr: &Expr, shape: &[usize]) -> Vec<usize> {
+    let Some(spec) = &expr.program().reduce else {
+        return shape.to_vec();
+    };
+    match spec.axis {
+        None => Vec::new(),
+        Some(a) => {
+            let k = if a < 0 { a + shape.len() as i64 } else { a };
+            let mut out = shape.to_vec();
+            if (0..shape.len() as i64).contains(&k) {
+                out.remove(k as usize);
+            }
+            out
+        }
+    }
+}
+
+/// Evaluates `expr` over operands broadcast to `shape` into `out`, chunk by chunk (in one piece
+/// when it [`reduces`]).
 fn drive<T: NpyElement>(
     expr: &Expr,
     inputs: &[(String, Source<'_>)],
     literals: &[(String, PyValue)],
+    shape: &[usize],
     mut out: ArrayViewMutD<'_, T>,
     progress: &Progress,
 ) -> Result<(), Error> {
-    let shape = out.shape().to_vec();
-    for ranges in chunks(&shape, CHUNK) {
+    let whole = reduces(expr);
+    let pieces = if whole {
+        vec![shape.iter().map(|&n| 0..n).collect()]
+    } else {
+        chunks(shape, CHUNK)
+    };
+    for ranges in pieces {
         let parts: Vec<npy::Chunk<'_>> = inputs
             .iter()
             .map(|(_, src)| src.select(&input_ranges(&src.shape(), &ranges)))
@@ -252,10 +286,12 @@ fn drive<T: NpyElement>(
             vars.insert(name, part.view());
         }
         let mut target = out.view_mut();
-        target.slice_each_axis_inplace(|ax| {
-            let r = &ranges[ax.axis.index()];
-            Slice::from(r.start as isize..r.end as isize)
-        });
+        if !whole {
+            target.slice_each_axis_inplace(|ax| {
+                let r = &ranges[ax.axis.index()];
+                Slice::from(r.start as isize..r.end as isize)
+            });
+        }
         let n = target.len();
         expr.eval_into(&vars, target)?;
         progress.inc(n);
@@ -348,6 +384,8 @@ fn to_file<T: NpyElement>(
     shape: &[usize],
     dest: &Path,
 ) -> Result<(), String> {
+    let in_shape = shape;
+    let shape = &result_shape(expr, shape)[..];
     let len: usize = shape.iter().product();
     let header = npy::header_bytes(T::DTYPE, shape);
     let mut file = OutFile::create(dest, header, len * T::DTYPE.size())?;
@@ -356,7 +394,7 @@ fn to_file<T: NpyElement>(
         let elems = T::view_mut(file.data()).ok_or("the output mapping is misaligned")?;
         let view = ArrayViewMutD::from_shape(IxDyn(shape), elems)
             .map_err(|e| format!("output view: {e}"))?;
-        drive(expr, inputs, literals, view, &progress).map_err(|e| e.to_string())?;
+        drive(expr, inputs, literals, in_shape, view, &progress).map_err(|e| e.to_string())?;
     }
     progress.finish();
     file.commit()
@@ -370,6 +408,8 @@ fn to_stdout<T: NpyElement>(
     shape: &[usize],
 ) -> Result<(), String> {
     // Printing needs the whole result in memory (unlike -o); say so instead of aborting.
+    let in_shape = shape;
+    let shape = &result_shape(expr, shape)[..];
     let len: usize = shape.iter().product();
     let mut data: Vec<T> = Vec::new();
     data.try_reserve_exact(len).map_err(|_| {
@@ -383,7 +423,15 @@ fn to_stdout<T: NpyElement>(
     data.resize(len, T::default());
     let mut result = ArrayD::from_shape_vec(IxDyn(shape), data).map_err(|e| e.to_string())?;
     let progress = Progress::new(result.len());
-    drive(expr, inputs, literals, result.view_mut(), &progress).map_err(|e| e.to_string())?;
+    drive(
+        expr,
+        inputs,
+        literals,
+        in_shape,
+        result.view_mut(),
+        &progress,
+    )
+    .map_err(|e| e.to_string())?;
     progress.finish();
     let result = T::wrap_owned(result);
     let text = format!(

@@ -201,14 +201,25 @@ impl Expr {
         self.program.result_dtype
     }
 
-    /// The variables the expression reads, in order: arrays first, then scalars.
+    /// The variables the expression reads, each once: arrays first, then scalars, each in the
+    /// order the compiled program reads them (the main pass's, then those read only inside full
+    /// reductions, which run as passes of their own: `sum(b) + a` reads `a` and `b`).
     pub fn variables(&self) -> Vec<&str> {
-        let p = &self.program;
-        p.inputs
-            .iter()
-            .chain(&p.scalar_vars)
-            .map(|v| v.name.as_str())
-            .collect()
+        fn collect<'p>(p: &'p Program, arrays: bool, names: &mut Vec<&'p str>) {
+            let vars = if arrays { &p.inputs } else { &p.scalar_vars };
+            for v in vars {
+                if !names.contains(&v.name.as_str()) {
+                    names.push(&v.name);
+                }
+            }
+            for sub in &p.reductions {
+                collect(&sub.program, arrays, names);
+            }
+        }
+        let mut names = Vec::new();
+        collect(&self.program, true, &mut names);
+        collect(&self.program, false, &mut names);
+        names
     }
 
     pub fn disassemble(&self) -> String {

@@ -303,6 +303,67 @@ pub(crate) struct Job<'a> {
     pub(crate) sink: Option<&'a dyn super::reduce::Reducer>,
     /// For reduction programs whose body only copies input `i`: its block is the values.
     pub(crate) direct: Option<usize>,
+    /// For reductions over an outer axis: the order the blocks are run in (the work items are
+    /// then the sweep's items, not single blocks).
+    pub(crate) sweep: Option<Sweep>,
+}
+
+/// The order of a reduction over an outer axis of the plan (the "reduced" axis, of `count`
+/// rows, with `before` rows of the plan's outer axes above it and `after` below): every output
+/// element's values lie in the same column of consecutive rows, so a work item takes a span of
+/// blocks of one group of rows (fixed outer indices other than the reduced one) and runs it
+/// for every row of one chunk of the reduced axis in turn, adding each block into an
+/// accumulator row. An item owns its accumulators, so items run on any thread in any order,
+/// and each accumulator sees its rows in order: the result does not depend on the threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Sweep {
+    /// Blocks per row of the plan.
+    pub(crate) bpr: usize,
+    pub(crate) before: usize,
+    pub(crate) count: usize,
+    pub(crate) after: usize,
+    /// Rows of the reduced axis per chunk, and the number of chunks.
+    pub(crate) chunk: usize,
+    pub(crate) chunks: usize,
+    /// Blocks per item, and the number of items per row group and chunk.
+    pub(crate) span: usize,
+    pub(crate) spans: usize,
+}
+
+impl Sweep {
+    /// Number of row groups (combinations of the outer indices other than the reduced one).
+    pub(crate) fn groups(&self) -> usize {
+        self.before * self.after
+    }
+
+    pub(crate) fn items(&self) -> usize {
+        self.chunks * self.groups() * self.spans
+    }
+
+    /// The blocks (units) of item `item`, in the order they run: row by row of its chunk of
+    /// the reduced axis, its span of blocks along each.
+    pub(crate) fn units_of(&self, item: usize) -> impl Iterator<Item = usize> {
+        let s = item % self.spans;
+        let rest = item / self.spans;
+        let g = rest % self.groups();
+        let q = rest / self.groups();
+        let (b, a) = (g / self.after, g % self.after);
+        let (count, after, bpr) = (self.count, self.after, self.bpr);
+        let blocks = s * self.span..((s + 1) * self.span).min(bpr);
+        (q * self.chunk..((q + 1) * self.chunk).min(count)).flat_map(move |r| {
+            let row = (b * count + r) * after + a;
+            blocks.clone().map(move |blk| row * bpr + blk)
+        })
+    }
+
+    /// Where unit `unit` is: its row group, its row along the reduced axis, its block in the row.
+    pub(crate) fn locate(&self, unit: usize) -> (usize, usize, usize) {
+        let (row, blk) = (unit / self.bpr, unit % self.bpr);
+        let a = row % self.after;
+        let t = row / self.after;
+        let (b, r) = (t / self.count, t % self.count);
+        (b * self.after + a, r, blk)
+    }
 }
 
 // SAFETY: the raw pointers address the caller's arrays, which outlive the evaluation; threads
@@ -535,9 +596,11 @@ impl Job<'_> {
         stride != 0 || vector_use
     }
 
-    /// Number of work units (blocks).
+    /// Number of work units (blocks, or a sweep's items).
     pub(crate) fn units(&self) -> usize {
-        if self.flat() {
+        if let Some(sweep) = &self.sweep {
+            sweep.items()
+        } else if self.flat() {
             self.plan.len().div_ceil(self.block)
         } else {
             self.plan.units(self.block)
@@ -648,7 +711,11 @@ impl Job<'_> {
             if units.is_empty() {
                 continue;
             }
-            if flat {
+            if let Some(sweep) = &self.sweep {
+                for item in units {
+                    self.run_rows(sweep.units_of(item), &scratch);
+                }
+            } else if flat {
                 self.run_flat(units, &scratch);
             } else {
                 self.run_rows(units, &scratch);
@@ -660,7 +727,7 @@ impl Job<'_> {
     }
 
     /// Blocks along the plan's rows (each block inside one row).
-    fn run_rows(&self, units: std::ops::Range<usize>, scratch: &Scratch) {
+    fn run_rows(&self, units: impl Iterator<Item = usize>, scratch: &Scratch) {
         let plan = self.plan;
         let b = self.block;
         let nops = self.bases.len();

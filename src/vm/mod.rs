@@ -722,6 +722,7 @@ fn execute(program: &Program, bound: &mut Bound, out: &RawArray, opts: &RunOptio
         negative_power: Default::default(),
         sink: None,
         direct: None,
+        sweep: None,
     };
     let threads = opts.threads.unwrap_or_else(num_threads).max(1);
     exec::run_job(&job, threads, opts.parallel_work);

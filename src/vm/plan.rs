@@ -101,6 +101,12 @@ impl Plan {
     /// order), then neighbours that are contiguous for every operand are merged (NumPy's
     /// iterator coalescing).
     pub fn new(shape: &[usize], strides: &[Vec<isize>]) -> Plan {
+        Plan::ordered(shape, strides, &strides[0])
+    }
+
+    /// As [`Plan::new`], with the axes ordered by the magnitudes of `key` (byte strides of some
+    /// operand, or any ranking of the axes) instead of the output's strides.
+    pub fn ordered(shape: &[usize], strides: &[Vec<isize>], key: &[isize]) -> Plan {
         let nops = strides.len();
         if shape.contains(&0) {
             return Plan {
@@ -111,7 +117,7 @@ impl Plan {
             };
         }
         let mut axes: Vec<usize> = (0..shape.len()).filter(|&a| shape[a] != 1).collect();
-        axes.sort_by_key(|&a| std::cmp::Reverse(strides[0][a].unsigned_abs()));
+        axes.sort_by_key(|&a| std::cmp::Reverse(key[a].unsigned_abs()));
 
         // Merge from the innermost outwards. Each entry: (length, per-operand stride).
         let mut merged: Vec<(usize, Vec<isize>)> = Vec::new();

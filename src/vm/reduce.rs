@@ -6,12 +6,18 @@
 //! threads, and are combined in a fixed pairwise order at the end, so a result is the same bits
 //! for every thread count.
 //!
+//! Along an axis, the walk follows the inputs' memory: when the reduced axis is their innermost
+//! one, each output element's run is one row of the plan, folded like a full reduction; when it
+//! is an outer one (`axis=0` of a C-ordered array), rows of the kept axes are streamed and
+//! added element by element into rows of accumulators ([`Sweep`]), as NumPy does.
+//!
 //! Accuracy: float sums use NumPy's own pairwise summation (8 partial sums for runs of at most
 //! 128, halving above) within each block, and combine the blocks' partials pairwise, so the
 //! error grows as O(log n)·ε as NumPy's does; for a contiguous run of at most one block the
-//! result is NumPy's bit for bit.
+//! result is NumPy's bit for bit. Over an outer axis, rows are added one after another (NumPy's
+//! order) within at most [`SWEEP_CHUNKS`] chunks of consecutive rows, and the chunks pairwise.
 
-use super::exec::{self, is_flat, Job};
+use super::exec::{self, is_flat, Job, Sweep};
 use super::plan::{broadcast_strides, Plan};
 use super::{Bound, RawArray, RunOptions};
 use crate::bytecode::{Op, Operand, Program, Reduce, ReduceKind};
@@ -63,6 +69,12 @@ impl Float for f64 {
 /// halved (at a multiple of 8) above. Same order of operations, so the same bits.
 pub(crate) fn pairwise<T: Float>(xs: &[T]) -> T {
     let n = xs.len();
+    if n == 256 {
+        // Two leaves of 128 (NumPy's split of 256), their 16 partial sums interleaved so that
+        // the adds do not wait on each other; the same operations on each, so the same bits.
+        let [a, b] = leaves::<T, 2>(xs);
+        return a + b;
+    }
     if n < 8 {
         xs.iter().fold(T::ZERO, |r, &x| r + x)
     } else if n <= 128 {
@@ -84,6 +96,24 @@ pub(crate) fn pairwise<T: Float>(xs: &[T]) -> T {
         n2 -= n2 % 8;
         pairwise(&xs[..n2]) + pairwise(&xs[n2..])
     }
+}
+
+/// NumPy's pairwise sums of `K` consecutive runs of exactly 128 values, computed side by side.
+fn leaves<T: Float, const K: usize>(xs: &[T]) -> [T; K] {
+    assert_eq!(xs.len(), K * 128);
+    let mut r = [[T::ZERO; 8]; K];
+    for (k, rk) in r.iter_mut().enumerate() {
+        rk.copy_from_slice(&xs[k * 128..k * 128 + 8]);
+    }
+    for i in (8..128).step_by(8) {
+        for (k, rk) in r.iter_mut().enumerate() {
+            let chunk = &xs[k * 128 + i..k * 128 + i + 8];
+            for j in 0..8 {
+                rk[j] = rk[j] + chunk[j];
+            }
+        }
+    }
+    r.map(|r| ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7])))
 }
 
 /// NumPy's complex pairwise sum: the same recursion over the interleaved (re, im) floats, with
@@ -217,6 +247,14 @@ trait Fold: Send + Sync + 'static {
     fn fold(&self, xs: &[Self::T], first: usize) -> Self::Acc;
     /// Combines the partials of two runs, `a` before `b`.
     fn combine(&self, a: Self::Acc, b: Self::Acc) -> Self::Acc;
+    /// Adds one row of values to a row of accumulators, element by element (`init`: the first
+    /// row, which sets them).
+    fn accumulate(&self, acc: &mut [Self::Acc], xs: &[Self::T], init: bool) {
+        for (a, x) in acc.iter_mut().zip(xs) {
+            let v = self.fold(std::slice::from_ref(x), 0);
+            *a = if init { v } else { self.combine(*a, v) };
+        }
+    }
     /// Writes the result of `count` values whose accumulation is `a`.
     ///
     /// # Safety
@@ -242,6 +280,13 @@ impl<T: Float + Store + Send + Sync> Fold for FloatSum<T> {
     }
     fn combine(&self, a: T, b: T) -> T {
         a + b
+    }
+    fn accumulate(&self, acc: &mut [T], xs: &[T], init: bool) {
+        if init {
+            acc.copy_from_slice(xs);
+        } else {
+            acc.iter_mut().zip(xs).for_each(|(a, &x)| *a = *a + x);
+        }
     }
     unsafe fn finish(&self, a: T, count: usize, out: *mut u8) {
         // NumPy starts the reduction from the identity 0.0 (so a sum of -0.0s is 0.0).
@@ -327,6 +372,15 @@ macro_rules! int_fold {
             fn combine(&self, a: $t, b: $t) -> $t {
                 if self.prod { a.wrapping_mul(b) } else { a.wrapping_add(b) }
             }
+            fn accumulate(&self, acc: &mut [$t], xs: &[$t], init: bool) {
+                if init {
+                    acc.copy_from_slice(xs);
+                } else if self.prod {
+                    acc.iter_mut().zip(xs).for_each(|(a, &x)| *a = a.wrapping_mul(x));
+                } else {
+                    acc.iter_mut().zip(xs).for_each(|(a, &x)| *a = a.wrapping_add(x));
+                }
+            }
             unsafe fn finish(&self, a: $t, _: usize, out: *mut u8) {
                 // SAFETY: forwarded.
                 unsafe { a.store(out, false) }
@@ -353,6 +407,13 @@ impl<T: Copy + Default + Mul<Output = T> + Store + Send + Sync + 'static> Fold f
     }
     fn combine(&self, a: T, b: T) -> T {
         a * b
+    }
+    fn accumulate(&self, acc: &mut [T], xs: &[T], init: bool) {
+        if init {
+            acc.copy_from_slice(xs);
+        } else {
+            acc.iter_mut().zip(xs).for_each(|(a, &x)| *a = *a * x);
+        }
     }
     unsafe fn finish(&self, a: T, _: usize, out: *mut u8) {
         // SAFETY: forwarded.
@@ -390,6 +451,15 @@ impl<T: Ordered> Fold for Extreme<T> {
     }
     fn combine(&self, a: T, b: T) -> T {
         self.pick(a, b)
+    }
+    fn accumulate(&self, acc: &mut [T], xs: &[T], init: bool) {
+        if init {
+            acc.copy_from_slice(xs);
+        } else {
+            acc.iter_mut()
+                .zip(xs)
+                .for_each(|(a, &x)| *a = self.pick(*a, x));
+        }
     }
     unsafe fn finish(&self, a: T, _: usize, out: *mut u8) {
         // SAFETY: forwarded.
@@ -479,6 +549,15 @@ impl Fold for Logical {
             a || b
         }
     }
+    fn accumulate(&self, acc: &mut [bool], xs: &[bool], init: bool) {
+        if init {
+            acc.copy_from_slice(xs);
+        } else if self.all {
+            acc.iter_mut().zip(xs).for_each(|(a, &x)| *a &= x);
+        } else {
+            acc.iter_mut().zip(xs).for_each(|(a, &x)| *a |= x);
+        }
+    }
     unsafe fn finish(&self, a: bool, _: usize, out: *mut u8) {
         // SAFETY: forwarded.
         unsafe { a.store(out, false) }
@@ -497,6 +576,17 @@ pub(crate) enum Mode {
     /// The reduced axis has length 1: every element is its own result, written at operand 0's
     /// address, stepping by `stride` bytes within a segment.
     Each { stride: isize },
+    /// The reduced axis is an outer axis of the plan, run in the sweep's order: each block is
+    /// added into the accumulators of its columns (one row of `inner` per row group and chunk
+    /// of the reduced axis); with one chunk, the last row's block finishes them straight into
+    /// the output (operand 0, stepping by `out_stride` bytes), else [`Reducer::finish_group`]
+    /// combines the chunks.
+    Sweep {
+        sweep: exec::Sweep,
+        inner: usize,
+        block: usize,
+        out_stride: isize,
+    },
 }
 
 /// A reduction of one kind and dtype, with its partials: what the block loop hands each block's
@@ -518,6 +608,13 @@ pub(crate) trait Reducer: Sync {
     /// `out` is writable for one result; every unit in the range was folded.
     unsafe fn finish_units(&self, units: std::ops::Range<usize>, count: usize, out: *mut u8);
 
+    /// `Sweep` mode with several chunks: combines the chunks' accumulators of row group `group`
+    /// pairwise and writes its results from `out` on.
+    ///
+    /// # Safety
+    /// `out` is the group's first output element; every unit was folded.
+    unsafe fn finish_group(&self, group: usize, out: *mut u8);
+
     /// Writes the result of an empty reduction.
     ///
     /// # Safety
@@ -525,6 +622,7 @@ pub(crate) trait Reducer: Sync {
     unsafe fn finish_empty(&self, out: *mut u8);
 }
 
+#[repr(transparent)]
 struct Cell<A>(UnsafeCell<A>);
 // SAFETY: each cell is written by the one thread that claimed its unit, and read after the
 // threads have joined.
@@ -537,6 +635,18 @@ struct Run<F: Fold> {
 }
 
 impl<F: Fold> Run<F> {
+    /// Pairwise, in order, as [`Run::combine_range`].
+    fn combine_refs(&self, cells: &[&Cell<F::Acc>]) -> F::Acc {
+        // SAFETY: read after the block loop joined its threads.
+        match cells.len() {
+            1 => unsafe { *cells[0].0.get() },
+            n => {
+                let (a, b) = cells.split_at(n / 2);
+                self.f.combine(self.combine_refs(a), self.combine_refs(b))
+            }
+        }
+    }
+
     fn combine_range(&self, units: &[Cell<F::Acc>]) -> F::Acc {
         // Pairwise, in unit order: the partials of neighbouring blocks meet first.
         // SAFETY: read after the block loop joined its threads.
@@ -583,6 +693,43 @@ impl<F: Fold> Reducer for Run<F> {
                     k += m;
                 }
             }
+            Mode::Sweep {
+                sweep,
+                inner,
+                block,
+                out_stride,
+            } => {
+                let (g, r, blk) = sweep.locate(unit);
+                let q = r / sweep.chunk;
+                let last = r + 1 == ((q + 1) * sweep.chunk).min(sweep.count);
+                let e0 = (q * sweep.groups() + g) * inner + blk * block;
+                assert!(e0 + n <= self.partials.len());
+                // SAFETY: cells e0..e0+n (in bounds, checked) belong to this unit's item, which
+                // one thread runs; Cell and UnsafeCell are transparent, so the cells are
+                // consecutive accumulators.
+                let acc = unsafe {
+                    std::slice::from_raw_parts_mut(
+                        UnsafeCell::raw_get(
+                            self.partials.as_ptr().add(e0) as *const UnsafeCell<F::Acc>
+                        ),
+                        n,
+                    )
+                };
+                self.f.accumulate(acc, xs, r % sweep.chunk == 0);
+                if last && sweep.chunks == 1 {
+                    let p = segments[0].0;
+                    for (j, &a) in acc.iter().enumerate() {
+                        // SAFETY: the j-th column's output element, inside the output.
+                        unsafe {
+                            self.f.finish(
+                                a,
+                                sweep.count,
+                                p.wrapping_offset(j as isize * out_stride),
+                            )
+                        };
+                    }
+                }
+            }
             Mode::Each { stride } => {
                 for &(p, m) in segments {
                     for j in 0..m {
@@ -600,6 +747,32 @@ impl<F: Fold> Reducer for Run<F> {
         let acc = self.combine_range(&self.partials[units]);
         // SAFETY: forwarded.
         unsafe { self.f.finish(acc, count, out) }
+    }
+
+    unsafe fn finish_group(&self, group: usize, out: *mut u8) {
+        let Mode::Sweep {
+            sweep,
+            inner,
+            out_stride,
+            ..
+        } = self.mode
+        else {
+            return;
+        };
+        let chunk_of =
+            |q: usize, col: usize| &self.partials[(q * sweep.groups() + group) * inner + col];
+        for col in 0..inner {
+            let cells: Vec<&Cell<F::Acc>> = (0..sweep.chunks).map(|q| chunk_of(q, col)).collect();
+            let acc = self.combine_refs(&cells);
+            // SAFETY: the column's output element.
+            unsafe {
+                self.f.finish(
+                    acc,
+                    sweep.count,
+                    out.wrapping_offset(col as isize * out_stride),
+                )
+            };
+        }
     }
 
     unsafe fn finish_empty(&self, out: *mut u8) {
@@ -754,6 +927,81 @@ fn for_each_element(out: &RawArray, f: &mut dyn FnMut(*mut u8)) {
     }
 }
 
+/// An outer-axis reduction cuts its reduced axis into at most this many chunks of consecutive
+/// rows, each with its own accumulators (combined pairwise at the end): an item then reads
+/// whole rows one after another (one stream through memory), there is work for every thread
+/// even when the kept axes are small, and the error grows with the chunk's length instead of
+/// the axis's. The number of chunks is a function of the shape alone, so the result does not
+/// depend on the thread count.
+const SWEEP_CHUNKS: usize = 16;
+
+/// Accumulators all chunks may hold together (elements): the final combination of the chunks
+/// runs on one thread, so it is kept well below the main pass's work.
+const SWEEP_CELLS: usize = 1 << 17;
+
+/// Blocks per row an item takes at most, so that its accumulators (a block's worth each) stay
+/// in L2 while it walks its rows (64 blocks of 512 float64: 256 KiB).
+const SWEEP_SPAN: usize = 64;
+
+/// The plan and order for an axis reduction whose inputs do not lie along the reduced axis
+/// (`sum(a, axis=0)` of a C-ordered `a`, or `axis=-1` of a Fortran one): the axes ordered by
+/// the first full-size input's memory, blocks along its contiguous kept axes, each added into
+/// a row of accumulators as NumPy's reduction over an outer axis does, instead of gathering a
+/// run along the reduced axis for every output element. `None` when the reduced axis is the
+/// inputs' innermost (runs along it are contiguous: the pairwise path) or when the kept run is
+/// short (the gathering path packs whole runs into blocks).
+fn sweep_plan(
+    shape: &[usize],
+    strides: &[Vec<isize>],
+    block: usize,
+    threads: usize,
+) -> Option<(Plan, Sweep)> {
+    // Strides of a full-size input (no broadcast axis) order the walk.
+    let key = strides[1..].iter().find(|s| {
+        shape
+            .iter()
+            .zip(s.iter())
+            .all(|(&d, &st)| d == 1 || st != 0)
+    })?;
+    let plan = Plan::ordered(shape, strides, key);
+    if plan.inner_strides[0] == 0 || is_flat(&plan, block) {
+        return None;
+    }
+    // The reduced axis is the one outer axis operand 0 (the output) does not step along.
+    let zero: Vec<usize> = (0..plan.outer.len())
+        .filter(|&a| plan.outer_strides[0][a] == 0)
+        .collect();
+    let [q] = zero.as_slice() else { return None };
+    let before: usize = plan.outer[..*q].iter().product();
+    let count = plan.outer[*q];
+    let after: usize = plan.outer[q + 1..].iter().product();
+    let bpr = plan.blocks_per_row(block);
+    let kept = before * after * plan.inner;
+    let chunks = (SWEEP_CELLS / kept).clamp(1, SWEEP_CHUNKS).min(count);
+    let chunk = count.div_ceil(chunks);
+    let chunks = count.div_ceil(chunk);
+    // Items: a few per thread (cutting the rows into spans of blocks only when the chunks and
+    // groups are too few, or the rows too long for L2).
+    let want = threads * 4;
+    let spans = want
+        .div_ceil(chunks * before * after)
+        .max(bpr.div_ceil(SWEEP_SPAN))
+        .clamp(1, bpr);
+    let span = bpr.div_ceil(spans);
+    let spans = bpr.div_ceil(span);
+    let sweep = Sweep {
+        bpr,
+        before,
+        count,
+        after,
+        chunk,
+        chunks,
+        span,
+        spans,
+    };
+    Some((plan, sweep))
+}
+
 /// Runs a reduction program (its sub-reductions already in `bound.slots`) into `out`, which has
 /// the reduced shape and the result dtype.
 pub(super) fn execute(
@@ -838,9 +1086,26 @@ pub(super) fn execute(
         bases.push(input.ptr);
         sizes.push(input.size);
     }
-    let plan = Plan::new(&shape, &strides);
     let mut block = opts.block.max(1);
+    let threads = opts.threads.unwrap_or_else(super::num_threads).max(1);
+    let swept = match axis {
+        Some(_) if count > 1 => sweep_plan(&shape, &strides, block, threads),
+        _ => None,
+    };
+    let plan = match &swept {
+        Some((plan, _)) => plan.clone(),
+        None => Plan::new(&shape, &strides),
+    };
     let mode = match axis {
+        _ if swept.is_some() => {
+            let sweep = swept.as_ref().expect("checked").1;
+            Mode::Sweep {
+                sweep,
+                inner: plan.inner,
+                block,
+                out_stride: plan.inner_strides[0],
+            }
+        }
         None => Mode::Partials,
         Some(_) if count == 1 => Mode::Each {
             stride: plan.inner_strides[0],
@@ -875,7 +1140,12 @@ pub(super) fn execute(
     } else {
         plan.units(block)
     };
-    let reducer = reducer(&spec, mode, if mode == Mode::Partials { units } else { 0 })?;
+    let cells = match mode {
+        Mode::Partials => units,
+        Mode::Sweep { sweep, inner, .. } => sweep.chunks * sweep.groups() * inner,
+        _ => 0,
+    };
+    let reducer = reducer(&spec, mode, cells)?;
     // A body that only copies an input (`sum(a)`) is skipped: the values are read where they
     // are (or from the gather buffer).
     let direct = match program.body.as_slice() {
@@ -897,11 +1167,23 @@ pub(super) fn execute(
         negative_power: Default::default(),
         sink: Some(&*reducer),
         direct,
+        sweep: swept.map(|(_, s)| s),
     };
-    let threads = opts.threads.unwrap_or_else(super::num_threads).max(1);
     exec::run_job(&job, threads, opts.parallel_work);
     if job.negative_power.into_inner() {
         return Err(exec::negative_power_error());
+    }
+    if let Mode::Sweep { sweep, .. } = mode {
+        if sweep.chunks > 1 {
+            let mut offsets = vec![0isize; strides.len()];
+            for g in 0..sweep.groups() {
+                let (b, a) = (g / sweep.after, g % sweep.after);
+                plan.row_offsets(b * sweep.count * sweep.after + a, &mut offsets);
+                // SAFETY: the group's first output element (row 0 of the reduced axis, which
+                // operand 0 does not step along); every unit was folded.
+                unsafe { reducer.finish_group(g, out.ptr.wrapping_offset(offsets[0])) };
+            }
+        }
     }
     if mode == Mode::Partials {
         match axis {
