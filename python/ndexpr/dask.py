@@ -378,7 +378,6 @@ class _Builder:
             dtype=dtype,
             meta=np.empty((0,) * ndim, dtype=dtype),
             align_arrays=False,
-            concatenate=True,
         )
 
     # -- reductions ---------------------------------------------------------------------------
@@ -438,7 +437,6 @@ class _Builder:
             meta=np.empty((0,) * ndim, dtype=partial_dtype),
             adjust_chunks={a: 1 for a in axes},
             align_arrays=False,
-            concatenate=True,
         )
         if func in ("sum", "prod"):
             fold = np.sum if func == "sum" else np.prod

@@ -131,6 +131,33 @@ def test_out_is_an_error_pointing_to_store_and_to_zarr(client):
         ne.evaluate("2*x", {"x": np.ones(10)}, out=da.zeros(10, chunks=5))
 
 
+def test_results_written_with_store_chunk_by_chunk(client, tmp_path):
+    """The documented way to write a result (out= is refused): da.store into an array-like
+    target. Here a .npy memmap that each worker opens, so nothing goes through the client."""
+
+    class NpyTarget:
+        def __init__(self, path):
+            self.path = path
+
+        def __setitem__(self, region, chunk):
+            m = np.lib.format.open_memmap(self.path, mode="r+")
+            m[region] = chunk
+            m.flush()
+
+    a = da.random.default_rng(4).random(1000, chunks=100)  # made on the workers
+    (x,) = compute(a)
+    path = str(tmp_path / "r.npy")
+    np.lib.format.open_memmap(path, mode="w+", dtype=np.float64, shape=x.shape).flush()
+    # Nested reductions too: their 0-d results must survive Dask fusing the store into the
+    # graph (a regression: blockwise(concatenate=True) on the partials broke this).
+    r = ne.evaluate("a - mean(a)")
+    (computed,) = compute(r)
+    da.store(r, NpyTarget(path), lock=False)
+    assert_exact(np.load(path), computed, "stored = computed")
+    want = x - np.mean(x)
+    np.testing.assert_allclose(computed, want, rtol=0, atol=2 * float_sum_tol(x, x.size) / x.size)
+
+
 def test_the_graph_holds_one_small_compiled_object(client):
     a = da.ones((60, 50), chunks=(6, 5))
     expr = "where(a > 0.5, sin(a)**2, a*(a - 7.25))"
