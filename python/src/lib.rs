@@ -365,11 +365,17 @@ fn unsupported(name: &str, what: &str) -> PyErr {
 }
 
 /// Converts an array NumPy's memory can't be read in place from (big-endian, unaligned, byte
-/// strides that are not a multiple of the item size) into a native, aligned, C-ordered copy.
+/// strides that are not a multiple of the item size) into a native, aligned, C-ordered copy of
+/// the same shape (`np.array(a, dtype, order='C')`: `np.ascontiguousarray` would make a 0-d
+/// array 1-d, turning a strong scalar into a `(1,)` array).
 fn native_copy<'py>(a: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = a.py();
     let dtype = a.getattr("dtype")?.call_method1("newbyteorder", ("=",))?;
-    numpy(py)?.call_method1("ascontiguousarray", (a, dtype))
+    numpy(py)?.call_method(
+        "array",
+        (a, dtype),
+        Some(&[("order", "C")].into_py_dict(py)?),
+    )
 }
 
 impl<'py> Operands<'py> {

@@ -163,6 +163,19 @@ def _traced_peak(fn):
         tracemalloc.stop()
 
 
+def test_unaligned_and_big_endian_0d_arrays_stay_scalars():
+    """A 0-d array that must be copied (big-endian, unaligned: e.g. unpickled from a network
+    buffer) is still a 0-d strong scalar: the result keeps NumPy's shape."""
+    raw = bytearray(b"\0" + np.float64(2.5).tobytes())
+    unaligned = np.frombuffer(raw, dtype=np.float64, offset=1, count=1).reshape(())
+    big = np.array(2.5, dtype=">f8")
+    for y in (unaligned, big):
+        got = ne.evaluate("y * 2", {"y": y})
+        assert got.shape == () and got == 5.0, (y.dtype, y.flags.aligned, got)
+        nex = ne.NumExpr("a + y", signature=[("a", np.float64), ("y", np.float64)])
+        assert np.array_equal(nex(np.ones(3), y), np.full(3, 3.5))
+
+
 def test_well_formed_inputs_are_read_in_place_others_copied():
     """NumPy reports its allocations to tracemalloc: evaluating into `out` allocates nothing
     through NumPy when the inputs are read in place, and a copy of a big-endian input shows."""

@@ -154,6 +154,11 @@ def test_results_written_with_store_chunk_by_chunk(client, tmp_path):
     (computed,) = compute(r)
     da.store(r, NpyTarget(path), lock=False)
     assert_exact(np.load(path), computed, "stored = computed")
+    # The same from persisted chunks: there Dask hands mean's 0-d result as a (1,) block.
+    ap = client.persist(a)
+    distributed.wait(ap, timeout=TIMEOUT)
+    da.store(ne.evaluate("a - mean(a)", {"a": ap}), NpyTarget(path), lock=False)
+    assert_exact(np.load(path), computed, "stored from persisted = computed")
     want = x - np.mean(x)
     np.testing.assert_allclose(computed, want, rtol=0, atol=2 * float_sum_tol(x, x.size) / x.size)
 
