@@ -148,13 +148,13 @@ def test_results_written_with_store_chunk_by_chunk(client, tmp_path):
     (x,) = compute(a)
     path = str(tmp_path / "r.npy")
     np.lib.format.open_memmap(path, mode="w+", dtype=np.float64, shape=x.shape).flush()
-    # Nested reductions too: their 0-d results must survive Dask fusing the store into the
-    # graph (a regression: blockwise(concatenate=True) on the partials broke this).
+    # A nested reduction too: its 0-d result must reach the elementwise tasks as a scalar.
     r = ne.evaluate("a - mean(a)")
     (computed,) = compute(r)
     da.store(r, NpyTarget(path), lock=False)
     assert_exact(np.load(path), computed, "stored = computed")
-    # The same from persisted chunks: there Dask hands mean's 0-d result as a (1,) block.
+    # The same from persisted chunks: mean's 0-d result then often comes from the other
+    # worker, unpickled from a message buffer, unaligned (it used to become a (1,) array).
     ap = client.persist(a)
     distributed.wait(ap, timeout=TIMEOUT)
     da.store(ne.evaluate("a - mean(a)", {"a": ap}), NpyTarget(path), lock=False)
