@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: the Rust suite (unit, integration incl. the command line, doc-tests), then the
 # Python package (python/): built into a fresh venv with pip (maturin, release profile) and
-# tested with pytest against NumPy 2 (and numexpr, for cross-checks).
+# tested with pytest against NumPy 2 (and numexpr, for cross-checks; Dask's distributed scheduler
+# for ndexpr.dask, on a local cluster of two worker processes).
 # Needs cargo, python3 (>= 3.9, with venv) and the package registries (crates.io, PyPI).
 # SKIP_PYTHON=1 runs the Rust suite only.
 set -euo pipefail
@@ -22,7 +23,7 @@ if [[ ! -x "$VENV/bin/python" ]]; then
 fi
 VPY="$VENV/bin/python"
 "$VPY" -m pip install --quiet --upgrade pip
-"$VPY" -m pip install --quiet "numpy>=2" pytest "maturin>=1.16,<2" numexpr
+"$VPY" -m pip install --quiet "numpy>=2" pytest "maturin>=1.16,<2" numexpr "dask[array,distributed]>=2024.1"
 # Build the wheel (cargo, release profile, shared target/) and install it; the venv's maturin
 # is the build backend (no isolated build env to download again).
 PATH="$PWD/$VENV/bin:$PATH" "$VPY" -m pip install --no-build-isolation --force-reinstall --no-deps ./python

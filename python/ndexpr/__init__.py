@@ -16,8 +16,14 @@ Differences from numexpr, all in NumPy 2's favour: results have the dtype NumPy 
 (bool, int8..int64, uint8..uint64, float16/32/64, complex64/128), Python numbers are weak scalars
 (NEP 50) and NumPy scalars strong, and integer division by zero gives 0 instead of crashing.
 The ``optimization`` and ``truediv`` options are accepted and ignored (``/`` is always true
-division, as in Python 3 and NumPy); reductions (``sum``, ``prod``, ...) and string operations are
-not supported.
+division, as in Python 3 and NumPy). Reductions are fused with the expression: ``sum prod mean
+min max any all`` over every element or along one ``axis`` (``sum(a*b, axis=-1)``, at the root
+only), ``argmin``/``argmax`` over every element, and full reductions anywhere (``a - mean(a)``).
+String operations are not supported.
+
+Dask arrays are accepted too: when any variable is a ``dask.array.Array``, ``evaluate`` returns a
+lazy Dask array computed chunk by chunk by ndexpr (see ``ndexpr.dask``; ``pip install
+ndexpr[dask]``). Dask is imported only then.
 """
 
 from __future__ import annotations
@@ -160,6 +166,27 @@ def _remember(ex, spans, out, order, casting):
     _last.state = (ex, spans, weakref.ref(out) if out is not None else None, order, casting)
 
 
+def _is_dask(value):
+    """Whether `value` comes from Dask (checked on its type's module, so that NumPy-only use
+    never imports Dask)."""
+    return type(value).__module__.partition(".")[0] == "dask"
+
+
+def _run(ex, names, values, out, order, casting):
+    """Evaluates with NumPy, or builds a lazy Dask graph when any operand (or `out`) is Dask's."""
+    for value in values:
+        if type(value) is not np.ndarray and _is_dask(value):
+            break
+    else:
+        if out is None or not _is_dask(out):
+            return _ndexpr.evaluate(ex, names, values, out, order, casting)
+    from . import dask as _dask
+
+    if out is not None:
+        raise ValueError(_dask._OUT_MESSAGE)
+    return _dask.evaluate(ex, names, values, None, order, casting)
+
+
 def evaluate(
     ex,
     local_dict=None,
@@ -206,8 +233,10 @@ def evaluate(
 
     Returns
     -------
-    ndarray
-        A new array of the dtype NumPy 2 gives the same expression, or `out`.
+    ndarray or dask.array.Array
+        A new array of the dtype NumPy 2 gives the same expression, or `out`. When any variable
+        is a Dask array, a lazy Dask array computed chunk by chunk by ndexpr (`out` must then be
+        None: see ``ndexpr.dask``).
 
     Raises
     ------
@@ -226,7 +255,7 @@ def evaluate(
         _check_context(kwargs)
     spans = _names(ex)
     names, values = _get_args(ex, spans, local_dict, global_dict, _frame_depth - 1)
-    result = _ndexpr.evaluate(ex, names, values, out, order, casting)
+    result = _run(ex, names, values, out, order, casting)
     if not disable_cache:
         _remember(ex, spans, out, order, casting)
     return result
@@ -245,7 +274,7 @@ def re_evaluate(local_dict=None, global_dict=None, _frame_depth=2):
     ex, spans, out_ref, order, casting = state
     out = out_ref() if out_ref is not None else None
     names, values = _get_args(ex, spans, local_dict, global_dict, _frame_depth)
-    return _ndexpr.evaluate(ex, names, values, out, order, casting)
+    return _run(ex, names, values, out, order, casting)
 
 
 def validate(
@@ -274,7 +303,11 @@ def validate(
             )
         spans = _names(ex)
         names, values = _get_args(ex, spans, local_dict, global_dict, _frame_depth)
-        _ndexpr.compile(ex, names, values)
+        if any(_is_dask(v) for v in values) or _is_dask(out):
+            # Builds the graph (compiling and checking shapes) without computing anything.
+            _run(ex, names, values, out, order, casting)
+        else:
+            _ndexpr.compile(ex, names, values)
         _remember(ex, spans, out, order, casting)
     except Exception as e:
         return e
@@ -318,6 +351,18 @@ def _as_input(value, dtype, name):
             )
         array = array.astype(dtype)
     return array
+
+
+def _as_dask_input(value, dtype, name):
+    """A Dask argument of a NumExpr call, cast (lazily) to the signature's dtype by 'safe'."""
+    if value.dtype != dtype:
+        if not np.can_cast(value.dtype, dtype, "safe"):
+            raise TypeError(
+                "argument `%s`: cannot cast array data from %r to %r (the signature's dtype) "
+                "according to the rule 'safe'" % (name, value.dtype, dtype)
+            )
+        value = value.astype(dtype)
+    return value
 
 
 class NumExpr:
@@ -366,6 +411,13 @@ class NumExpr:
                 "number of inputs doesn't match program: expected %d (%s), got %d"
                 % (len(self._dtypes), ", ".join(self.input_names), len(args))
             )
+        if any(_is_dask(value) for value in args) or _is_dask(out):
+            # Dask arrays are cast lazily (same 'safe' rule) and evaluated as by evaluate().
+            values = [
+                (_as_dask_input if _is_dask(value) else _as_input)(value, dtype, name)
+                for value, dtype, name in zip(args, self._dtypes, self.input_names)
+            ]
+            return _run(self.source, list(self.input_names), values, out, order, casting)
         values = [
             _as_input(value, dtype, name)
             for value, dtype, name in zip(args, self._dtypes, self.input_names)
@@ -453,14 +505,19 @@ def print_versions():
 
 
 def _init_threads():
-    # numexpr's variable is honoured too when ndexpr's own is not set.
+    # numexpr's variables are honoured too when ndexpr's own is not set, in numexpr's order:
+    # NUMEXPR_NUM_THREADS, then OMP_NUM_THREADS (which Dask's worker processes set to 1, so that
+    # a task uses one thread while Dask runs tasks in parallel).
     if "NDEXPR_NUM_THREADS" not in os.environ:
-        try:
-            n = int(os.environ.get("NUMEXPR_NUM_THREADS", ""))
-        except ValueError:
-            n = 0
-        if n > 0:
-            set_num_threads(n)
+        for var in ("NUMEXPR_NUM_THREADS", "OMP_NUM_THREADS"):
+            if os.environ.get(var, "") != "":
+                try:
+                    n = int(os.environ[var])
+                except ValueError:
+                    n = 0
+                if n > 0:
+                    set_num_threads(n)
+                break
     return get_num_threads()
 
 

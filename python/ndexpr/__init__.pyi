@@ -33,7 +33,9 @@ def evaluate(
     truediv: Union[bool, Literal["auto"]] = ...,
 ) -> np.ndarray:
     """Evaluate the array expression `ex` element-wise (variables from the dicts or the caller's
-    frame), with NumPy 2's semantics; returns a new array, or `out`."""
+    frame), with NumPy 2's semantics; returns a new array, or `out`. When any variable is a
+    ``dask.array.Array`` the result is a lazy ``dask.array.Array`` instead (see ``ndexpr.dask``;
+    typed ``np.ndarray`` here so that NumPy-only code type-checks without Dask installed)."""
 
 def re_evaluate(
     local_dict: Optional[Mapping[str, Any]] = ...,

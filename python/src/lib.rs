@@ -365,11 +365,17 @@ fn unsupported(name: &str, what: &str) -> PyErr {
 }
 
 /// Converts an array NumPy's memory can't be read in place from (big-endian, unaligned, byte
-/// strides that are not a multiple of the item size) into a native, aligned, C-ordered copy.
+/// strides that are not a multiple of the item size) into a native, aligned, C-ordered copy of
+/// the same shape (`np.array(a, dtype, order='C')`: `np.ascontiguousarray` would make a 0-d
+/// array 1-d, turning a strong scalar into a `(1,)` array).
 fn native_copy<'py>(a: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = a.py();
     let dtype = a.getattr("dtype")?.call_method1("newbyteorder", ("=",))?;
-    numpy(py)?.call_method1("ascontiguousarray", (a, dtype))
+    numpy(py)?.call_method(
+        "array",
+        (a, dtype),
+        Some(&[("order", "C")].into_py_dict(py)?),
+    )
 }
 
 impl<'py> Operands<'py> {
@@ -780,19 +786,8 @@ fn evaluate<'py>(
 /// character offsets of its first occurrence. Raises `SyntaxError` for a malformed expression.
 #[pyfunction]
 fn variable_names(py: Python<'_>, ex: &str) -> PyResult<Vec<(String, usize, usize)>> {
-    let ex_owned = ex.to_string();
-    let ast = py
-        .detach(|| {
-            std::panic::catch_unwind(|| ndexpr::syntax::parse(&ex_owned)).unwrap_or_else(|_| {
-                Err(NdError::new(
-                    ErrorKind::Internal,
-                    "internal error while parsing",
-                ))
-            })
-        })
-        .map_err(|e| py_err(&e.with_source(ex)))?;
+    let (ast, chars) = parse_for_python(py, ex)?;
     let mut found: Vec<(String, usize, usize)> = Vec::new();
-    let chars = |byte: usize| ex[..byte.min(ex.len())].chars().count();
     let mut stack = vec![&ast];
     // Depth-first, left to right: push children in reverse.
     use ndexpr::syntax::ast::ExprKind;
@@ -820,6 +815,106 @@ fn variable_names(py: Python<'_>, ex: &str) -> PyResult<Vec<(String, usize, usiz
         }
     }
     Ok(found)
+}
+
+/// Parses `ex` (a `SyntaxError` if malformed), mapping byte offsets of spans to the character
+/// offsets Python slices with.
+fn parse_for_python<'a>(
+    py: Python<'_>,
+    ex: &'a str,
+) -> PyResult<(ndexpr::syntax::ast::Expr, impl Fn(usize) -> usize + 'a)> {
+    let ex_owned = ex.to_string();
+    let ast = py
+        .detach(|| {
+            std::panic::catch_unwind(|| ndexpr::syntax::parse(&ex_owned)).unwrap_or_else(|_| {
+                Err(NdError::new(
+                    ErrorKind::Internal,
+                    "internal error while parsing",
+                ))
+            })
+        })
+        .map_err(|e| py_err(&e.with_source(ex)))?;
+    let chars = move |byte: usize| ex[..byte.min(ex.len())].chars().count();
+    Ok((ast, chars))
+}
+
+/// A reduction call found by [`reductions`]: `(function, is_root, start, end, arg_start,
+/// arg_end, axis)`.
+type ReductionCall = (String, bool, usize, usize, usize, usize, Option<i64>);
+
+/// The outermost reduction calls of `ex` — those not inside another reduction's argument — in
+/// source order, each as `(function, is_root, start, end, arg_start, arg_end, axis)`: the
+/// character offsets of the whole call and of its first argument (`ex[arg_start:arg_end]` is
+/// an expression of its own), whether the call is the whole expression, and its axis when it
+/// is an integer literal. Reductions nested inside an argument are found by calling this on the
+/// argument. The Dask integration (`ndexpr/dask.py`) builds its graphs from this; it compiles
+/// the expression first, so the calls it sees are valid ones.
+#[pyfunction]
+fn reductions(py: Python<'_>, ex: &str) -> PyResult<Vec<ReductionCall>> {
+    use ndexpr::bytecode::ReduceKind;
+    use ndexpr::syntax::ast::{ExprKind, UnaryOp};
+    let (ast, chars) = parse_for_python(py, ex)?;
+    let mut found = Vec::new();
+    let mut stack = vec![&ast];
+    while let Some(node) = stack.pop() {
+        match &node.kind {
+            ExprKind::Call {
+                func, args, kwargs, ..
+            } if ReduceKind::from_name(func).is_some() && !args.is_empty() => {
+                let axis_expr = args.get(1).or(kwargs.first().map(|k| &k.value));
+                let axis = axis_expr.and_then(|e| match &e.kind {
+                    ExprKind::Int(v) => i64::try_from(*v).ok(),
+                    ExprKind::Unary {
+                        op: UnaryOp::Neg,
+                        operand,
+                    } => match operand.kind {
+                        ExprKind::Int(v) => i64::try_from(v).ok().map(|v| -v),
+                        _ => None,
+                    },
+                    _ => None,
+                });
+                found.push((
+                    func.clone(),
+                    std::ptr::eq(node, &ast),
+                    chars(node.span.start),
+                    chars(node.span.end),
+                    chars(args[0].span.start),
+                    chars(args[0].span.end),
+                    axis,
+                ));
+            }
+            ExprKind::Unary { operand, .. } => stack.push(operand),
+            ExprKind::Binary { lhs, rhs, .. } => {
+                stack.push(rhs);
+                stack.push(lhs);
+            }
+            ExprKind::Call { args, kwargs, .. } => {
+                for kw in kwargs.iter().rev() {
+                    stack.push(&kw.value);
+                }
+                for arg in args.iter().rev() {
+                    stack.push(arg);
+                }
+            }
+            ExprKind::Name(_)
+            | ExprKind::Int(_)
+            | ExprKind::Float(_)
+            | ExprKind::Imag(_)
+            | ExprKind::Bool(_) => {}
+        }
+    }
+    Ok(found)
+}
+
+/// The dtype reduction `kind` (`'sum'`, ...) of `dtype` values accumulates in, and its result
+/// dtype (NumPy 2's: `('int64', 'int64')` for `sum` of int8, `('float32', 'float16')` for
+/// float16, `('float64', 'float64')` for `mean` of ints).
+#[pyfunction]
+fn reduction_dtypes(kind: &str, dtype: &str) -> PyResult<(&'static str, &'static str)> {
+    let k = ndexpr::bytecode::ReduceKind::from_name(kind)
+        .ok_or_else(|| PyValueError::new_err(format!("`{kind}` is not a reduction")))?;
+    let (ty, out) = ndexpr::compile::reduction_dtypes(k, parse_dtype(dtype)?);
+    Ok((ty.name(), out.name()))
 }
 
 /// Sets the number of threads evaluations may use; returns the previous number.
@@ -851,6 +946,8 @@ fn _ndexpr(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(compile, m)?)?;
     m.add_function(wrap_pyfunction!(evaluate, m)?)?;
     m.add_function(wrap_pyfunction!(variable_names, m)?)?;
+    m.add_function(wrap_pyfunction!(reductions, m)?)?;
+    m.add_function(wrap_pyfunction!(reduction_dtypes, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(isa, m)?)?;

@@ -2,6 +2,7 @@
 re_evaluate, validate, NumExpr objects, disassemble, thread settings, exceptions; and how Python
 values become operands (weak Python numbers, strong NumPy scalars, zero-copy reads)."""
 
+import os
 import pickle
 import threading
 import time
@@ -160,6 +161,19 @@ def _traced_peak(fn):
         return tracemalloc.get_traced_memory()[1] - before
     finally:
         tracemalloc.stop()
+
+
+def test_unaligned_and_big_endian_0d_arrays_stay_scalars():
+    """A 0-d array that must be copied (big-endian, unaligned: e.g. unpickled from a network
+    buffer) is still a 0-d strong scalar: the result keeps NumPy's shape."""
+    raw = bytearray(b"\0" + np.float64(2.5).tobytes())
+    unaligned = np.frombuffer(raw, dtype=np.float64, offset=1, count=1).reshape(())
+    big = np.array(2.5, dtype=">f8")
+    for y in (unaligned, big):
+        got = ne.evaluate("y * 2", {"y": y})
+        assert got.shape == () and got == 5.0, (y.dtype, y.flags.aligned, got)
+        nex = ne.NumExpr("a + y", signature=[("a", np.float64), ("y", np.float64)])
+        assert np.array_equal(nex(np.ones(3), y), np.full(3, 3.5))
 
 
 def test_well_formed_inputs_are_read_in_place_others_copied():
@@ -434,6 +448,30 @@ def test_thread_settings():
     assert isinstance(ne.__version__, str) and ne.__version__.count(".") == 2
     assert ne.isa() in ("sse2", "avx2", "avx512", "neon", "baseline")
     assert ne.use_vml is False and ne.get_vml_version() is None
+
+
+def test_numpy_use_never_imports_dask_and_threads_follow_numexpr_variables():
+    """Dask is imported only for Dask operands (the check is on the operand's type module);
+    NUMEXPR_NUM_THREADS, then OMP_NUM_THREADS (which Dask's workers set to 1) set the default
+    thread count when NDEXPR_NUM_THREADS is not set, as in numexpr."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np, ndexpr as ne\n"
+        "a = np.ones(3)\n"
+        "ne.evaluate('sum(a) + a*2'); ne.NumExpr('a+1')(a); ne.validate('a+1'); ne.re_evaluate()\n"
+        "print('dask' in sys.modules, ne.get_num_threads())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if "NUM_THREADS" not in k}
+    for extra, threads in [({}, None), ({"OMP_NUM_THREADS": "1"}, 1),
+                           ({"OMP_NUM_THREADS": "1", "NUMEXPR_NUM_THREADS": "3"}, 3),
+                           ({"OMP_NUM_THREADS": "1", "NDEXPR_NUM_THREADS": "2"}, 2)]:
+        out = subprocess.run([sys.executable, "-c", code], env=dict(env, **extra),
+                             capture_output=True, text=True, check=True).stdout.split()
+        assert out[0] == "False", "importing or using ndexpr with NumPy imported dask"
+        if threads is not None:
+            assert int(out[1]) == threads, (extra, out)
 
 
 # --------------------------------------------------------------------------------------------
