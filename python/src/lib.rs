@@ -792,27 +792,12 @@ fn variable_names(py: Python<'_>, ex: &str) -> PyResult<Vec<(String, usize, usiz
     // Depth-first, left to right: push children in reverse.
     use ndexpr::syntax::ast::ExprKind;
     while let Some(node) = stack.pop() {
-        match &node.kind {
-            ExprKind::Name(name) => {
-                if !found.iter().any(|(n, _, _)| n == name) {
-                    found.push((name.clone(), chars(node.span.start), chars(node.span.end)));
-                }
+        if let ExprKind::Name(name) = &node.kind {
+            if !found.iter().any(|(n, _, _)| n == name) {
+                found.push((name.clone(), chars(node.span.start), chars(node.span.end)));
             }
-            ExprKind::Unary { operand, .. } => stack.push(operand),
-            ExprKind::Binary { lhs, rhs, .. } => {
-                stack.push(rhs);
-                stack.push(lhs);
-            }
-            ExprKind::Call { args, kwargs, .. } => {
-                for kw in kwargs.iter().rev() {
-                    stack.push(&kw.value);
-                }
-                for arg in args.iter().rev() {
-                    stack.push(arg);
-                }
-            }
-            ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Imag(_) | ExprKind::Bool(_) => {}
         }
+        stack.extend(node.children().into_iter().rev());
     }
     Ok(found)
 }
@@ -852,27 +837,17 @@ type ReductionCall = (String, bool, usize, usize, usize, usize, Option<i64>);
 #[pyfunction]
 fn reductions(py: Python<'_>, ex: &str) -> PyResult<Vec<ReductionCall>> {
     use ndexpr::bytecode::ReduceKind;
-    use ndexpr::syntax::ast::{ExprKind, UnaryOp};
+    use ndexpr::syntax::ast::ExprKind;
     let (ast, chars) = parse_for_python(py, ex)?;
     let mut found = Vec::new();
     let mut stack = vec![&ast];
+    // Depth-first, left to right; a reduction's own argument is not searched (outermost only).
     while let Some(node) = stack.pop() {
         match &node.kind {
             ExprKind::Call {
                 func, args, kwargs, ..
             } if ReduceKind::from_name(func).is_some() && !args.is_empty() => {
                 let axis_expr = args.get(1).or(kwargs.first().map(|k| &k.value));
-                let axis = axis_expr.and_then(|e| match &e.kind {
-                    ExprKind::Int(v) => i64::try_from(*v).ok(),
-                    ExprKind::Unary {
-                        op: UnaryOp::Neg,
-                        operand,
-                    } => match operand.kind {
-                        ExprKind::Int(v) => i64::try_from(v).ok().map(|v| -v),
-                        _ => None,
-                    },
-                    _ => None,
-                });
                 found.push((
                     func.clone(),
                     std::ptr::eq(node, &ast),
@@ -880,27 +855,10 @@ fn reductions(py: Python<'_>, ex: &str) -> PyResult<Vec<ReductionCall>> {
                     chars(node.span.end),
                     chars(args[0].span.start),
                     chars(args[0].span.end),
-                    axis,
+                    axis_expr.and_then(|e| e.int_literal()),
                 ));
             }
-            ExprKind::Unary { operand, .. } => stack.push(operand),
-            ExprKind::Binary { lhs, rhs, .. } => {
-                stack.push(rhs);
-                stack.push(lhs);
-            }
-            ExprKind::Call { args, kwargs, .. } => {
-                for kw in kwargs.iter().rev() {
-                    stack.push(&kw.value);
-                }
-                for arg in args.iter().rev() {
-                    stack.push(arg);
-                }
-            }
-            ExprKind::Name(_)
-            | ExprKind::Int(_)
-            | ExprKind::Float(_)
-            | ExprKind::Imag(_)
-            | ExprKind::Bool(_) => {}
+            _ => stack.extend(node.children().into_iter().rev()),
         }
     }
     Ok(found)

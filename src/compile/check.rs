@@ -350,18 +350,7 @@ impl<'a> Checker<'a> {
         let axis = match axis_expr {
             None => None,
             Some(e) => {
-                let value = match &e.kind {
-                    ExprKind::Int(v) => i64::try_from(*v).ok(),
-                    ExprKind::Unary {
-                        op: UnaryOp::Neg,
-                        operand,
-                    } => match operand.kind {
-                        ExprKind::Int(v) => i64::try_from(v).ok().map(|v| -v),
-                        _ => None,
-                    },
-                    _ => None,
-                };
-                let Some(a) = value else {
+                let Some(a) = e.int_literal() else {
                     return Err(Error::at(
                         ErrorKind::Type,
                         e.span,

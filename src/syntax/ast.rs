@@ -75,6 +75,39 @@ pub enum BinaryOp {
 }
 
 impl Expr {
+    /// The direct subexpressions, left to right: operands, call arguments, then keyword
+    /// values.
+    pub fn children(&self) -> Vec<&Expr> {
+        match &self.kind {
+            ExprKind::Unary { operand, .. } => vec![operand],
+            ExprKind::Binary { lhs, rhs, .. } => vec![lhs, rhs],
+            ExprKind::Call { args, kwargs, .. } => {
+                args.iter().chain(kwargs.iter().map(|k| &k.value)).collect()
+            }
+            ExprKind::Int(_)
+            | ExprKind::Float(_)
+            | ExprKind::Imag(_)
+            | ExprKind::Bool(_)
+            | ExprKind::Name(_) => Vec::new(),
+        }
+    }
+
+    /// The value of an integer literal as written, `-1` included (the grammar makes it `Neg` of
+    /// `1`): how a reduction's `axis` is given. `None` for anything else or beyond `i64`.
+    pub fn int_literal(&self) -> Option<i64> {
+        match &self.kind {
+            ExprKind::Int(v) => i64::try_from(*v).ok(),
+            ExprKind::Unary {
+                op: UnaryOp::Neg,
+                operand,
+            } => match operand.kind {
+                ExprKind::Int(v) => i64::try_from(v).ok().map(|v| -v),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// Whether two trees are equal ignoring every span (literals compare bit for bit, so `NaN`
     /// equals itself and `0.0` differs from `-0.0`).
     pub fn same_shape(&self, other: &Expr) -> bool {

@@ -22,21 +22,12 @@
 
 use super::atan::{AT, ATAN_HALF_HI, PIO4_HI};
 use super::dd::*;
-use super::exp::{INV_LN2, LN2_HI, LN2_LO};
+use super::exp::{INV_LN2, LN2_HI, LN2_LO, P};
 use super::log::{reduce, LG};
 use super::trig::{C1, C2, C3, C4, C5, INV_PIO2, PIO2_1, PIO2_2, PIO2_3, S1, S2, S3, S4, S5};
 
-/// `1/2!, 1/3!, ..., 1/9!`.
-const T: [f64; 8] = [
-    1.0 / 2.0,
-    1.0 / 6.0,
-    1.0 / 24.0,
-    1.0 / 120.0,
-    1.0 / 720.0,
-    1.0 / 5040.0,
-    1.0 / 40320.0,
-    1.0 / 362880.0,
-];
+/// `1/2!, 1/3!, ..., 1/9!` (the float64 series' first terms).
+const T: [f64; 8] = [0.5, P[0], P[1], P[2], P[3], P[4], P[5], P[6]];
 
 /// `e^x = 2^k (1 + p)`: returns `(k, p)`, `|p| <= 0.42`, `p` with a relative error below
 /// `2^-34` (for `|x| <= 200`).
