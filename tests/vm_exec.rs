@@ -721,9 +721,10 @@ fn transposed_alias_is_not_in_place() {
 
 #[test]
 fn streaming_stores_every_size_alignment_alias_and_thread_count() {
-    // Non-temporal output stores are normally used from 16 MiB on; force them for every size
-    // around the block and the 16-byte store width, outputs starting off a 16-byte boundary
-    // (the unaligned head), in place, and with threads.
+    // Non-temporal output stores are normally used from 16 MiB on, into existing outputs;
+    // force them for every size around the block and the 16-byte store width, outputs starting
+    // off a 16-byte boundary (the unaligned head), in place, and with threads. (A new output
+    // never streams: its case checks that path stays right under the same options.)
     let p = prog_2a48();
     for threads in [1, 2] {
         let o = ndexpr::vm::RunOptions {

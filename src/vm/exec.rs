@@ -408,8 +408,8 @@ unsafe fn stream_store(dst: *mut u8, src: *const u8, bytes: usize) {
 /// 16 MiB, half this machine's 32 MiB L3, where the output cannot stay in cache anyway.
 /// Measured, `ndexpr bench` at 10^7 f64 (80 MB output), machine loaded, medians of four runs:
 /// into an existing buffer (`inplace`) `2*a+48` 12.7 ms streaming against 17.2 ms with plain
-/// stores (copy: 11 ms), `a*b+c` 24.4 against 28.4 ms; into a new output it is a wash (page
-/// faults dominate).
+/// stores (copy: 11 ms), `a*b+c` 24.4 against 28.4 ms. A new output does not stream (see
+/// `run_new`).
 pub const STREAM_MIN: usize = 16 << 20;
 
 /// Whether an output of `bytes` bytes is streamed (`NDEXPR_STREAM=0|1` overrides, for
