@@ -342,7 +342,12 @@ def _as_input(value, dtype, name):
                 "with casting rule 'safe'" % (name, type(value).__name__, value, dtype)
             )
         return np.asarray(value, dtype=dtype)
-    array = np.asarray(value)
+    return _cast_safely(np.asarray(value), dtype, name)
+
+
+def _cast_safely(array, dtype, name):
+    """`array` (NumPy or Dask, the latter cast lazily) as the signature's dtype, if the 'safe'
+    rule allows it, as numexpr's interpreter casts its arguments."""
     if array.dtype != dtype:
         if not np.can_cast(array.dtype, dtype, "safe"):
             raise TypeError(
@@ -351,18 +356,6 @@ def _as_input(value, dtype, name):
             )
         array = array.astype(dtype)
     return array
-
-
-def _as_dask_input(value, dtype, name):
-    """A Dask argument of a NumExpr call, cast (lazily) to the signature's dtype by 'safe'."""
-    if value.dtype != dtype:
-        if not np.can_cast(value.dtype, dtype, "safe"):
-            raise TypeError(
-                "argument `%s`: cannot cast array data from %r to %r (the signature's dtype) "
-                "according to the rule 'safe'" % (name, value.dtype, dtype)
-            )
-        value = value.astype(dtype)
-    return value
 
 
 class NumExpr:
@@ -414,7 +407,7 @@ class NumExpr:
         if any(_is_dask(value) for value in args) or _is_dask(out):
             # Dask arrays are cast lazily (same 'safe' rule) and evaluated as by evaluate().
             values = [
-                (_as_dask_input if _is_dask(value) else _as_input)(value, dtype, name)
+                (_cast_safely if _is_dask(value) else _as_input)(value, dtype, name)
                 for value, dtype, name in zip(args, self._dtypes, self.input_names)
             ]
             return _run(self.source, list(self.input_names), values, out, order, casting)
