@@ -932,7 +932,17 @@ const CLAIMS_PER_THREAD: usize = 8;
 /// the calling thread. The calling thread works from the start; the pool's workers claim
 /// ranges of blocks from a shared counter as they wake. Every block is computed the same way
 /// whichever thread takes it, so results do not depend on the thread count.
-pub(crate) fn run_job(job: &Job<'_>, threads: usize, min_work: usize) {
+/// Runs `job` (on up to `threads` threads when its work reaches `min_work`); an integer raised
+/// to a negative power found while running is NumPy's error, reported once every block ran.
+pub(crate) fn run_job(job: Job<'_>, threads: usize, min_work: usize) -> Result<()> {
+    spread(&job, threads, min_work);
+    if job.negative_power.into_inner() {
+        return Err(negative_power_error());
+    }
+    Ok(())
+}
+
+fn spread(job: &Job<'_>, threads: usize, min_work: usize) {
     let units = job.units();
     if units == 0 {
         return;

@@ -725,11 +725,7 @@ fn execute(program: &Program, bound: &mut Bound, out: &RawArray, opts: &RunOptio
         sweep: None,
     };
     let threads = opts.threads.unwrap_or_else(num_threads).max(1);
-    exec::run_job(&job, threads, opts.parallel_work);
-    if job.negative_power.into_inner() {
-        return Err(exec::negative_power_error());
-    }
-    Ok(())
+    exec::run_job(job, threads, opts.parallel_work)
 }
 
 /// Runs a bound program (its sub-reductions computed) into `out`, of the program's result shape.
