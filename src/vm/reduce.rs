@@ -78,14 +78,7 @@ pub(crate) fn pairwise<T: Float>(xs: &[T]) -> T {
     if n < 8 {
         xs.iter().fold(T::ZERO, |r, &x| r + x)
     } else if n <= 128 {
-        let mut r = [T::ZERO; 8];
-        r.copy_from_slice(&xs[..8]);
-        let end = n - n % 8;
-        for chunk in xs[8..end].chunks_exact(8) {
-            for j in 0..8 {
-                r[j] = r[j] + chunk[j];
-            }
-        }
+        let (r, end) = partials8(xs);
         let mut res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
         for &x in &xs[end..] {
             res = res + x;
@@ -96,6 +89,21 @@ pub(crate) fn pairwise<T: Float>(xs: &[T]) -> T {
         n2 -= n2 % 8;
         pairwise(&xs[..n2]) + pairwise(&xs[n2..])
     }
+}
+
+/// The leaf of NumPy's pairwise sum (8 <= `xs.len()` <= 128): eight interleaved partial sums
+/// over the longest prefix of whole groups of 8, and that prefix's length (the caller adds
+/// the rest, and combines the partials its own way: real or (re, im) pairs).
+fn partials8<T: Float>(xs: &[T]) -> ([T; 8], usize) {
+    let mut r = [T::ZERO; 8];
+    r.copy_from_slice(&xs[..8]);
+    let end = xs.len() - xs.len() % 8;
+    for chunk in xs[8..end].chunks_exact(8) {
+        for j in 0..8 {
+            r[j] = r[j] + chunk[j];
+        }
+    }
+    (r, end)
 }
 
 /// NumPy's pairwise sums of `K` consecutive runs of exactly 128 values, computed side by side.
@@ -129,14 +137,7 @@ pub(crate) fn pairwise_complex<T: Float>(xs: &[T]) -> (T, T) {
         }
         (rr, ri)
     } else if n <= 128 {
-        let mut r = [T::ZERO; 8];
-        r.copy_from_slice(&xs[..8]);
-        let end = n - n % 8;
-        for chunk in xs[8..end].chunks_exact(8) {
-            for j in 0..8 {
-                r[j] = r[j] + chunk[j];
-            }
-        }
+        let (r, end) = partials8(xs);
         let mut rr = (r[0] + r[2]) + (r[4] + r[6]);
         let mut ri = (r[1] + r[3]) + (r[5] + r[7]);
         for c in xs[end..].chunks_exact(2) {
@@ -1169,10 +1170,7 @@ pub(super) fn execute(
         direct,
         sweep: swept.map(|(_, s)| s),
     };
-    exec::run_job(&job, threads, opts.parallel_work);
-    if job.negative_power.into_inner() {
-        return Err(exec::negative_power_error());
-    }
+    exec::run_job(job, threads, opts.parallel_work)?;
     if let Mode::Sweep { sweep, .. } = mode {
         if sweep.chunks > 1 {
             let mut offsets = vec![0isize; strides.len()];
