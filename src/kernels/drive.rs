@@ -142,7 +142,25 @@ unsafe fn body1<A: Copy, M: Map1<A>, const SA: bool>(n: usize, d: *mut M::Out, a
         }
         return;
     }
-    // Chunks: the arguments are kept aside because dst may be the operand itself.
+    // SAFETY: the caller's contract.
+    unsafe { fix_up_chunks(n, d, a, M::apply, M::needs_exact, M::exact) }
+}
+
+/// The fix-up loop of one-operand kernels ([`Map1::FIXUP`], integral powers): chunk by chunk,
+/// `fast` for every lane, then `exact` for the lanes `needs` flags, if any. The arguments are
+/// kept aside because `d` may be the operand itself.
+///
+/// # Safety
+/// As [`body1`].
+#[inline(always)]
+unsafe fn fix_up_chunks<A: Copy, O, const SA: bool>(
+    n: usize,
+    d: *mut O,
+    a: Arg<A, SA>,
+    fast: impl Fn(A) -> O,
+    needs: impl Fn(A) -> bool,
+    exact: impl Fn(A) -> O,
+) {
     let mut kept = [a.first; FIXUP_CHUNK];
     let mut start = 0;
     while start < n {
@@ -153,15 +171,15 @@ unsafe fn body1<A: Copy, M: Map1<A>, const SA: bool>(n: usize, d: *mut M::Out, a
         }
         let mut any = false;
         for (j, &x) in kept[..m].iter().enumerate() {
-            any |= M::needs_exact(x);
+            any |= needs(x);
             // SAFETY: start + j < n; dst holds n outputs.
-            unsafe { d.add(start + j).write(M::apply(x)) }
+            unsafe { d.add(start + j).write(fast(x)) }
         }
         if any {
             for (j, &x) in kept[..m].iter().enumerate() {
-                if M::needs_exact(x) {
+                if needs(x) {
                     // SAFETY: as above.
-                    unsafe { d.add(start + j).write(M::exact(x)) }
+                    unsafe { d.add(start + j).write(exact(x)) }
                 }
             }
         }
@@ -281,8 +299,7 @@ unsafe fn body2<A: Copy, M: Map2<A>, const SA: bool, const SB: bool>(
     }
 }
 
-/// The loop of [`body2`] for an integral broadcast exponent ([`Map2::int_exponent`]), with
-/// the fix-up pass of [`body1`].
+/// The loop of [`body2`] for an integral broadcast exponent ([`Map2::int_exponent`]).
 ///
 /// # Safety
 /// As [`body1`].
@@ -294,30 +311,16 @@ unsafe fn body_powi<A: Copy, M: Map2<A>, const SA: bool, const NB: u32, const NE
     b: A,
     e: u32,
 ) {
-    let mut kept = [a.first; FIXUP_CHUNK];
-    let mut start = 0;
-    while start < n {
-        let m = FIXUP_CHUNK.min(n - start);
-        for (j, x) in kept[..m].iter_mut().enumerate() {
-            // SAFETY: start + j < n.
-            *x = unsafe { a.get(start + j) };
-        }
-        let mut any = false;
-        for (j, &x) in kept[..m].iter().enumerate() {
-            let (r, bad) = M::powi::<NB, NEG>(x, e);
-            any |= bad;
-            // SAFETY: start + j < n; dst holds n outputs.
-            unsafe { d.add(start + j).write(r) }
-        }
-        if any {
-            for (j, &x) in kept[..m].iter().enumerate() {
-                if M::powi::<NB, NEG>(x, e).1 {
-                    // SAFETY: as above.
-                    unsafe { d.add(start + j).write(M::exact(x, b)) }
-                }
-            }
-        }
-        start += m;
+    // SAFETY: the caller's contract.
+    unsafe {
+        fix_up_chunks(
+            n,
+            d,
+            a,
+            |x| M::powi::<NB, NEG>(x, e).0,
+            |x| M::powi::<NB, NEG>(x, e).1,
+            |x| M::exact(x, b),
+        )
     }
 }
 
