@@ -1,7 +1,10 @@
 //! Every kernel at every instruction-set level this CPU has gives the same bits as the
 //! baseline build of the same loop (any NaN matching any NaN), out of place and in place, over
 //! sizes around the vector widths. The baseline itself is checked against NumPy by
-//! `tests/kernels.rs`; this test makes the run-time dispatch answerable to it.
+//! `tests/kernels.rs`; this test makes the run-time dispatch answerable to it. The float math
+//! functions use fused multiply-adds where the level has them, so there they must match the
+//! first such level bit for bit and the baseline within a few ulps (their accuracy at both
+//! kinds of level is `tests/ulp.rs`'s).
 
 use ndexpr::bytecode::Op;
 use ndexpr::kernels::{lookup_for, Isa, KernelFn, Lookup};
@@ -109,6 +112,64 @@ fn same(dtype: DType, a: &[u8], b: &[u8]) -> bool {
     a == b || (is_nan(dtype, a) && is_nan(dtype, b))
 }
 
+/// The float functions whose kernels use fused multiply-adds at the levels that have them.
+fn rounds_with_fma(op: Op, ty: DType) -> bool {
+    use Op::*;
+    matches!(ty, DType::F32 | DType::F64)
+        && matches!(
+            op,
+            Cbrt | Exp
+                | Exp2
+                | Expm1
+                | Log
+                | Log2
+                | Log10
+                | Log1p
+                | Sin
+                | Cos
+                | Tan
+                | Arcsin
+                | Arccos
+                | Arctan
+                | Sinh
+                | Cosh
+                | Tanh
+                | Arcsinh
+                | Arccosh
+                | Arctanh
+                | Arctan2
+                | Hypot
+                | Power
+        )
+}
+
+/// One float32/float64 element within `ulps` of another: both NaN, or equal zeros, infinities
+/// (sign included), or finite values of one sign at most `ulps` representations apart.
+fn close(dtype: DType, a: &[u8], b: &[u8], ulps: u64) -> bool {
+    let (x, y) = match dtype {
+        DType::F32 => (
+            f32::from_le_bytes(a.try_into().unwrap()) as f64,
+            f32::from_le_bytes(b.try_into().unwrap()) as f64,
+        ),
+        DType::F64 => (
+            f64::from_le_bytes(a.try_into().unwrap()),
+            f64::from_le_bytes(b.try_into().unwrap()),
+        ),
+        _ => return same(dtype, a, b),
+    };
+    if x.is_nan() || y.is_nan() {
+        return x.is_nan() && y.is_nan();
+    }
+    if x == 0.0 || y == 0.0 || x.is_infinite() || y.is_infinite() {
+        return a == b;
+    }
+    let bits = |v: &[u8]| match dtype {
+        DType::F32 => u32::from_le_bytes(v.try_into().unwrap()) as u64,
+        _ => u64::from_le_bytes(v.try_into().unwrap()),
+    };
+    x.is_sign_negative() == y.is_sign_negative() && bits(a).abs_diff(bits(b)) <= ulps
+}
+
 /// The dtype operand `k` of `(op, ty)` reads.
 fn operand_dtype(op: Op, ty: DType, k: usize) -> DType {
     if op == Op::Where && k == 0 {
@@ -159,6 +220,7 @@ fn every_level_matches_the_baseline_bit_for_bit() {
         .filter_map(|l| lookup_for(l).map(|t| (l, t)))
         .collect();
     let baseline = lookup_for(Isa::Baseline).expect("the baseline always runs");
+    let first_fma = levels.iter().find(|(l, _)| l.has_fma()).map(|&(_, t)| t);
     eprintln!(
         "levels on this CPU: {:?}",
         levels.iter().map(|(l, _)| l.name()).collect::<Vec<_>>()
@@ -180,6 +242,10 @@ fn every_level_matches_the_baseline_bit_for_bit() {
                             })
                             .collect();
                         let want = run(base, n, out, &args, None);
+                        let fma = rounds_with_fma(op, ty);
+                        let want_fma = first_fma
+                            .filter(|_| fma)
+                            .map(|t| run(t(op, ty, out, mask).unwrap(), n, out, &args, None));
                         // Operands the output may overwrite: vector ones of the output dtype.
                         let in_place: Vec<usize> = (0..op.arity())
                             .filter(|&k| mask & (1 << k) == 0 && operand_dtype(op, ty, k) == out)
@@ -192,15 +258,25 @@ fn every_level_matches_the_baseline_bit_for_bit() {
                             for &k in &in_place {
                                 variants.push((Some(k), run(kernel, n, out, &args, Some(k))));
                             }
+                            let reference = match &want_fma {
+                                Some(w) if level.has_fma() => w,
+                                _ => &want,
+                            };
                             for (in_place, got) in variants {
                                 for i in 0..n {
                                     let s = out.size();
-                                    let (g, w) =
-                                        (&got[i * s..(i + 1) * s], &want[i * s..(i + 1) * s]);
+                                    let at = |v: &[u8]| v[i * s..(i + 1) * s].to_vec();
+                                    let (g, w, b) = (at(&got), at(reference), at(&want));
                                     assert!(
-                                        same(out, g, w),
+                                        same(out, &g, &w),
                                         "{} {op:?} {ty}->{out} mask {mask} n {n} in place over {in_place:?}: \
-                                         element {i}: {g:?} vs baseline {w:?}",
+                                         element {i}: {g:?} vs reference {w:?}",
+                                        level.name()
+                                    );
+                                    assert!(
+                                        !fma || close(out, &g, &b, 4),
+                                        "{} {op:?} {ty}->{out} mask {mask} n {n}: element {i}: \
+                                         {g:?} is more than 4 ulps from the baseline's {b:?}",
                                         level.name()
                                     );
                                 }

@@ -1,5 +1,7 @@
 //! Accuracy of the vectorised float functions (`src/kernels/math`), through the kernels the VM
-//! runs (`kernels::lookup`, so the drivers' exact second pass is exercised too).
+//! runs (`kernels::lookup_for`, so the drivers' exact second pass is exercised too), at the
+//! baseline level (plain multiplies and adds) and at the best level this CPU has, which uses
+//! fused multiply-adds and so rounds differently.
 //!
 //! Reference: float32, Rust's `std` (glibc) in float64, which is far more precise than a
 //! float32 ulp, and the error is measured against that unrounded value; float64, `std` itself
@@ -10,7 +12,7 @@
 //! `cargo test --test ulp -- --nocapture` prints the README's table.
 
 use ndexpr::bytecode::Op;
-use ndexpr::kernels::{lookup, KernelFn};
+use ndexpr::kernels::{lookup, lookup_for, Isa, KernelFn};
 use ndexpr::DType;
 
 // Rust's `f64::asinh`/`acosh`/`atanh` are its own short formulas (inaccurate near 1, overflowing
@@ -652,10 +654,10 @@ const POINTS: usize = 1_000_000;
 const BLOCK: usize = 4096;
 
 /// One row of the table: (max ulp, where, points, failures).
-fn measure(c: &Case, dt: DType) -> (f64, String, usize, Vec<String>) {
+fn measure(c: &Case, dt: DType, level: Isa) -> (f64, String, usize, Vec<String>) {
     let f32 = dt == DType::F32;
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (c.name.len() as u64 * 7919) ^ f32 as u64);
-    let k = lookup(c.op, dt, dt, 0).unwrap();
+    let k = lookup_for(level).unwrap()(c.op, dt, dt, 0).unwrap();
     let (xs, ys) = if c.pairs.is_some() {
         binary_points(c, POINTS, &mut rng)
     } else {
@@ -691,9 +693,10 @@ fn measure(c: &Case, dt: DType) -> (f64, String, usize, Vec<String>) {
                     worst = worst.max(e.unwrap_or(f64::INFINITY));
                     if fails.len() < 20 {
                         fails.push(format!(
-                            "{}.{} ({a:e}, {b:e}) [{:#x}]: got {:e}, reference {:e} ({:?} ulp)",
+                            "{}.{} at {} ({a:e}, {b:e}) [{:#x}]: got {:e}, reference {:e} ({:?} ulp)",
                             c.name,
                             dt.short_name(),
+                            level.name(),
                             a.to_bits(),
                             got[i],
                             r,
@@ -707,12 +710,20 @@ fn measure(c: &Case, dt: DType) -> (f64, String, usize, Vec<String>) {
     (worst, at, xs.len(), fails)
 }
 
-/// Every function, float32 and float64, ≥ 10^6 points each; prints the README's table.
+/// Every function, float32 and float64, ≥ 10^6 points each, without and with fused
+/// multiply-add; prints the README's table.
 #[test]
 fn max_ulp_table() {
-    let jobs: Vec<(&Case, DType)> = CASES
+    let best = Isa::detect();
+    let levels = if best == Isa::Baseline {
+        vec![best]
+    } else {
+        vec![Isa::Baseline, best]
+    };
+    let jobs: Vec<(&Case, DType, Isa)> = CASES
         .iter()
         .flat_map(|c| [(c, DType::F64), (c, DType::F32)])
+        .flat_map(|(c, dt)| levels.iter().map(move |&l| (c, dt, l)))
         .collect();
     let threads = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
@@ -726,29 +737,47 @@ fn max_ulp_table() {
                 if j >= jobs.len() {
                     break;
                 }
-                let (c, dt) = jobs[j];
-                let r = measure(c, dt);
+                let (c, dt, level) = jobs[j];
+                let r = measure(c, dt, level);
                 results.lock().unwrap()[j] = Some(r);
             });
         }
     });
     let results = results.into_inner().unwrap();
-    println!("| function | dtype | max ULP measured | points | ranges | worst at |");
+    // One row per function and dtype: the baseline's worst, then the FMA level's.
+    let names: Vec<&str> = levels.iter().map(|l| l.name()).collect();
+    println!(
+        "| function | dtype | max ULP measured ({}) | points | ranges | worst at |",
+        names.join(" / ")
+    );
     println!("|---|---|---|---|---|---|");
     let mut failures = Vec::new();
-    for ((c, dt), r) in jobs.iter().zip(results) {
-        let (worst, at, n, fails) = r.unwrap();
+    let rows: Vec<_> = jobs.iter().zip(results).collect();
+    for row in rows.chunks(levels.len()) {
+        let (c, dt, _) = row[0].0;
+        let worst: Vec<String> = row
+            .iter()
+            .map(|(_, r)| format!("{:.2}", r.as_ref().unwrap().0))
+            .collect();
+        let (_, at, n, _) = row
+            .iter()
+            .map(|(_, r)| r.as_ref().unwrap())
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .unwrap();
         println!(
-            "| {} | {} | {:.2} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} |",
             c.name,
             dt.name(),
-            worst,
+            worst.join(" / "),
             n,
             c.ranges_text,
             at
         );
-        assert!(n >= POINTS);
-        failures.extend(fails);
+        for (_, r) in row {
+            let (_, _, n, fails) = r.as_ref().unwrap();
+            assert!(*n >= POINTS);
+            failures.extend(fails.iter().cloned());
+        }
     }
     assert!(
         failures.is_empty(),

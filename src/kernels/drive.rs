@@ -12,6 +12,12 @@ use super::KernelFn;
 pub trait Map1<A> {
     type Out: Copy;
     fn apply(a: A) -> Self::Out;
+    /// `apply` for the levels with fused multiply-add: the same function, rounded within the
+    /// same bound but not always to the same bits (math functions; exact operations are equal).
+    #[inline(always)]
+    fn apply_fma(a: A) -> Self::Out {
+        Self::apply(a)
+    }
     /// Whether some arguments need [`Map1::exact`]: vectorisable approximations (sin of a huge
     /// argument, say) return any value for those lanes, and a second pass recomputes them.
     const FIXUP: bool = false;
@@ -31,6 +37,11 @@ pub trait Map1<A> {
 pub trait Map2<A> {
     type Out: Copy;
     fn apply(a: A, b: A) -> Self::Out;
+    /// As [`Map1::apply_fma`].
+    #[inline(always)]
+    fn apply_fma(a: A, b: A) -> Self::Out {
+        Self::apply(a, b)
+    }
     /// As [`Map1::FIXUP`].
     const FIXUP: bool = false;
     #[inline(always)]
@@ -52,7 +63,7 @@ pub trait Map2<A> {
     /// [`Map2::int_exponent`], and whether the lane needs [`Map2::exact`] instead. Only called
     /// when `int_exponent` said yes.
     #[inline(always)]
-    fn powi<const NB: u32, const NEG: bool>(a: A, _e: u32) -> (Self::Out, bool)
+    fn powi<const F: bool, const NB: u32, const NEG: bool>(a: A, _e: u32) -> (Self::Out, bool)
     where
         A: Copy,
     {
@@ -64,6 +75,26 @@ pub trait Map2<A> {
 pub trait Map3<A, B, C> {
     type Out: Copy;
     fn apply(a: A, b: B, c: C) -> Self::Out;
+}
+
+/// `M::apply`, or `M::apply_fma` when the level has fused multiply-add (`F`).
+#[inline(always)]
+fn map1<A, M: Map1<A>, const F: bool>(a: A) -> M::Out {
+    if F {
+        M::apply_fma(a)
+    } else {
+        M::apply(a)
+    }
+}
+
+/// As [`map1`].
+#[inline(always)]
+fn map2<A, M: Map2<A>, const F: bool>(a: A, b: A) -> M::Out {
+    if F {
+        M::apply_fma(a, b)
+    } else {
+        M::apply(a, b)
+    }
 }
 
 /// One operand: a vector of `T` (`S = false`) or a broadcast scalar (`S = true`).
@@ -100,7 +131,7 @@ impl<T: Copy, const S: bool> Arg<T, S> {
 /// # Safety
 /// See [`KernelFn`].
 #[inline(always)]
-pub unsafe fn k1<A: Copy, M: Map1<A>, const SA: bool>(
+pub unsafe fn k1<A: Copy, M: Map1<A>, const F: bool, const SA: bool>(
     n: usize,
     dst: *mut u8,
     args: &[*const u8; 3],
@@ -121,10 +152,10 @@ pub unsafe fn k1<A: Copy, M: Map1<A>, const SA: bool>(
             first: a.first,
         };
         // SAFETY: as below, with the same operand.
-        return unsafe { body1::<A, M, SA>(n, d, a) };
+        return unsafe { body1::<A, M, F, SA>(n, d, a) };
     }
     // SAFETY: the caller's contract, n >= 1.
-    unsafe { body1::<A, M, SA>(n, d, a) }
+    unsafe { body1::<A, M, F, SA>(n, d, a) }
 }
 
 /// The loop of [`k1`].
@@ -133,17 +164,21 @@ pub unsafe fn k1<A: Copy, M: Map1<A>, const SA: bool>(
 /// `d` holds `n >= 1` outputs; `a` holds `n` elements (or one, if scalar), equal to `d` or
 /// disjoint from it.
 #[inline(always)]
-unsafe fn body1<A: Copy, M: Map1<A>, const SA: bool>(n: usize, d: *mut M::Out, a: Arg<A, SA>) {
+unsafe fn body1<A: Copy, M: Map1<A>, const F: bool, const SA: bool>(
+    n: usize,
+    d: *mut M::Out,
+    a: Arg<A, SA>,
+) {
     if !M::FIXUP {
         for i in 0..n {
             // SAFETY: i < n; dst holds n outputs; dst equals an operand exactly or does not
             // overlap it, and element i is read before it is written.
-            unsafe { d.add(i).write(M::apply(a.get(i))) }
+            unsafe { d.add(i).write(map1::<A, M, F>(a.get(i))) }
         }
         return;
     }
     // SAFETY: the caller's contract.
-    unsafe { fix_up_chunks(n, d, a, M::apply, M::needs_exact, M::exact) }
+    unsafe { fix_up_chunks(n, d, a, map1::<A, M, F>, M::needs_exact, M::exact) }
 }
 
 /// The fix-up loop of one-operand kernels ([`Map1::FIXUP`], integral powers): chunk by chunk,
@@ -193,7 +228,7 @@ const FIXUP_CHUNK: usize = 64;
 /// # Safety
 /// See [`KernelFn`].
 #[inline(always)]
-pub unsafe fn k2<A: Copy, M: Map2<A>, const SA: bool, const SB: bool>(
+pub unsafe fn k2<A: Copy, M: Map2<A>, const F: bool, const SA: bool, const SB: bool>(
     n: usize,
     dst: *mut u8,
     args: &[*const u8; 3],
@@ -212,7 +247,7 @@ pub unsafe fn k2<A: Copy, M: Map2<A>, const SA: bool, const SB: bool>(
             first: a.first,
         };
         // SAFETY: as below.
-        return unsafe { body2::<A, M, SA, SB>(n, d, a, b) };
+        return unsafe { body2::<A, M, F, SA, SB>(n, d, a, b) };
     }
     if !SB && at_dst(args[1]) {
         let b = Arg::<A, SB> {
@@ -220,10 +255,10 @@ pub unsafe fn k2<A: Copy, M: Map2<A>, const SA: bool, const SB: bool>(
             first: b.first,
         };
         // SAFETY: as below.
-        return unsafe { body2::<A, M, SA, SB>(n, d, a, b) };
+        return unsafe { body2::<A, M, F, SA, SB>(n, d, a, b) };
     }
     // SAFETY: the caller's contract, n >= 1.
-    unsafe { body2::<A, M, SA, SB>(n, d, a, b) }
+    unsafe { body2::<A, M, F, SA, SB>(n, d, a, b) }
 }
 
 /// The loop of [`k2`].
@@ -231,7 +266,7 @@ pub unsafe fn k2<A: Copy, M: Map2<A>, const SA: bool, const SB: bool>(
 /// # Safety
 /// As [`body1`], for both operands.
 #[inline(always)]
-unsafe fn body2<A: Copy, M: Map2<A>, const SA: bool, const SB: bool>(
+unsafe fn body2<A: Copy, M: Map2<A>, const F: bool, const SA: bool, const SB: bool>(
     n: usize,
     d: *mut M::Out,
     a: Arg<A, SA>,
@@ -245,15 +280,15 @@ unsafe fn body2<A: Copy, M: Map2<A>, const SA: bool, const SB: bool>(
             // SAFETY: the caller's contract.
             unsafe {
                 match (32 - e.leading_zeros(), k < 0) {
-                    (0, _) => body_powi::<A, M, SA, 0, false>(n, d, a, y, e),
-                    (1, false) => body_powi::<A, M, SA, 1, false>(n, d, a, y, e),
-                    (1, true) => body_powi::<A, M, SA, 1, true>(n, d, a, y, e),
-                    (2, false) => body_powi::<A, M, SA, 2, false>(n, d, a, y, e),
-                    (2, true) => body_powi::<A, M, SA, 2, true>(n, d, a, y, e),
-                    (3, false) => body_powi::<A, M, SA, 3, false>(n, d, a, y, e),
-                    (3, true) => body_powi::<A, M, SA, 3, true>(n, d, a, y, e),
-                    (_, false) => body_powi::<A, M, SA, 4, false>(n, d, a, y, e),
-                    (_, true) => body_powi::<A, M, SA, 4, true>(n, d, a, y, e),
+                    (0, _) => body_powi::<A, M, F, SA, 0, false>(n, d, a, y, e),
+                    (1, false) => body_powi::<A, M, F, SA, 1, false>(n, d, a, y, e),
+                    (1, true) => body_powi::<A, M, F, SA, 1, true>(n, d, a, y, e),
+                    (2, false) => body_powi::<A, M, F, SA, 2, false>(n, d, a, y, e),
+                    (2, true) => body_powi::<A, M, F, SA, 2, true>(n, d, a, y, e),
+                    (3, false) => body_powi::<A, M, F, SA, 3, false>(n, d, a, y, e),
+                    (3, true) => body_powi::<A, M, F, SA, 3, true>(n, d, a, y, e),
+                    (_, false) => body_powi::<A, M, F, SA, 4, false>(n, d, a, y, e),
+                    (_, true) => body_powi::<A, M, F, SA, 4, true>(n, d, a, y, e),
                 }
             }
             return;
@@ -262,7 +297,7 @@ unsafe fn body2<A: Copy, M: Map2<A>, const SA: bool, const SB: bool>(
     if !M::FIXUP {
         for i in 0..n {
             // SAFETY: as in `k1`.
-            unsafe { d.add(i).write(M::apply(a.get(i), b.get(i))) }
+            unsafe { d.add(i).write(map2::<A, M, F>(a.get(i), b.get(i))) }
         }
         return;
     }
@@ -284,7 +319,7 @@ unsafe fn body2<A: Copy, M: Map2<A>, const SA: bool, const SB: bool>(
             let (x, y) = (kept_a[j], kept_b[j]);
             any |= M::needs_exact(x, y);
             // SAFETY: start + j < n; dst holds n outputs.
-            unsafe { d.add(start + j).write(M::apply(x, y)) }
+            unsafe { d.add(start + j).write(map2::<A, M, F>(x, y)) }
         }
         if any {
             for j in 0..m {
@@ -304,7 +339,14 @@ unsafe fn body2<A: Copy, M: Map2<A>, const SA: bool, const SB: bool>(
 /// # Safety
 /// As [`body1`].
 #[inline(always)]
-unsafe fn body_powi<A: Copy, M: Map2<A>, const SA: bool, const NB: u32, const NEG: bool>(
+unsafe fn body_powi<
+    A: Copy,
+    M: Map2<A>,
+    const F: bool,
+    const SA: bool,
+    const NB: u32,
+    const NEG: bool,
+>(
     n: usize,
     d: *mut M::Out,
     a: Arg<A, SA>,
@@ -317,8 +359,8 @@ unsafe fn body_powi<A: Copy, M: Map2<A>, const SA: bool, const NB: u32, const NE
             n,
             d,
             a,
-            |x| M::powi::<NB, NEG>(x, e).0,
-            |x| M::powi::<NB, NEG>(x, e).1,
+            |x| M::powi::<F, NB, NEG>(x, e).0,
+            |x| M::powi::<F, NB, NEG>(x, e).1,
             |x| M::exact(x, b),
         )
     }

@@ -9,9 +9,13 @@
 //! start-up: the best the CPU has, or `NDEXPR_ISA=sse2|avx2|avx512` (for tests and benchmarks;
 //! a level the CPU lacks falls back to the best it has, with a warning on stderr).
 //!
-//! The levels compute identical results: Rust never contracts `a*b + c` into a fused
-//! multiply-add, and the explicit `mul_add`s the kernels use are correctly rounded at every
-//! level (a libm call without FMA hardware, one instruction with it).
+//! The levels compute identical results for every exact operation: Rust never contracts
+//! `a*b + c` into a fused multiply-add, and the explicit `mul_add` of the `fma` function is
+//! correctly rounded at every level (a libm call without FMA hardware, one instruction with
+//! it). The float math functions are the exception: at the levels with FMA ([`Isa::has_fma`])
+//! the drivers call [`super::drive::Map1::apply_fma`], whose polynomials and exact products
+//! use it (and sin/cos a shorter algorithm), so they round differently from the baseline,
+//! within the same error bound; AVX2 and AVX-512 agree with each other bit for bit.
 
 use super::drive::{Map1, Map2, Map3};
 use super::KernelFn;
@@ -51,6 +55,12 @@ impl Isa {
             "avx512" => Some(Isa::Avx512),
             _ => None,
         }
+    }
+
+    /// Whether the level's math functions use fused multiply-adds (see `math::dd`): they then
+    /// round differently from the baseline's, within the same bound.
+    pub fn has_fma(self) -> bool {
+        matches!(self, Isa::Avx2 | Isa::Avx512)
     }
 
     /// Whether this CPU can run the level.
@@ -162,7 +172,41 @@ macro_rules! level_impl {
 
 /// The compile target's own level: the loops as they are.
 pub struct Baseline;
-level_impl!(Baseline, super::drive);
+level_impl!(Baseline, baseline);
+
+/// The compile target's loops, without fused multiply-add (an instruction only on x86-64 with
+/// AVX2 and up, or on aarch64, where the baseline could use it but does not yet).
+mod baseline {
+    use super::super::drive::{self, Map1, Map2, Map3};
+    pub use drive::k3;
+
+    /// # Safety
+    /// As [`super::KernelFn`].
+    #[inline(always)]
+    pub unsafe fn k1<A: Copy, M: Map1<A>, const SA: bool>(
+        n: usize,
+        dst: *mut u8,
+        args: &[*const u8; 3],
+    ) {
+        // SAFETY: forwarded contract.
+        unsafe { drive::k1::<A, M, false, SA>(n, dst, args) }
+    }
+
+    /// # Safety
+    /// As [`super::KernelFn`].
+    #[inline(always)]
+    pub unsafe fn k2<A: Copy, M: Map2<A>, const SA: bool, const SB: bool>(
+        n: usize,
+        dst: *mut u8,
+        args: &[*const u8; 3],
+    ) {
+        // SAFETY: forwarded contract.
+        unsafe { drive::k2::<A, M, false, SA, SB>(n, dst, args) }
+    }
+
+    #[allow(unused_imports)]
+    use Map3 as _;
+}
 
 /// Declares a level whose entry points enable `features` around the generic loops (which are
 /// `#[inline(always)]`, so LLVM compiles a copy of each for the level).
@@ -181,7 +225,7 @@ macro_rules! x86_level {
                 args: &[*const u8; 3],
             ) {
                 // SAFETY: forwarded contract.
-                unsafe { drive::k1::<A, M, SA>(n, dst, args) }
+                unsafe { drive::k1::<A, M, true, SA>(n, dst, args) }
             }
 
             /// # Safety
@@ -193,7 +237,7 @@ macro_rules! x86_level {
                 args: &[*const u8; 3],
             ) {
                 // SAFETY: forwarded contract.
-                unsafe { drive::k2::<A, M, SA, SB>(n, dst, args) }
+                unsafe { drive::k2::<A, M, true, SA, SB>(n, dst, args) }
             }
 
             /// # Safety

@@ -200,39 +200,39 @@ pub trait Float:
     fn trunc(self) -> Self;
     fn rint(self) -> Self;
     fn sqrt(self) -> Self;
-    fn cbrt(self) -> Self;
-    fn exp(self) -> Self;
-    fn exp2(self) -> Self;
-    fn expm1(self) -> Self;
-    fn ln(self) -> Self;
-    fn log2(self) -> Self;
-    fn log10(self) -> Self;
-    fn ln1p(self) -> Self;
-    fn sin(self) -> Self;
-    fn cos(self) -> Self;
-    fn tan(self) -> Self;
-    fn asin(self) -> Self;
-    fn acos(self) -> Self;
-    fn atan(self) -> Self;
-    fn sinh(self) -> Self;
-    fn cosh(self) -> Self;
-    fn tanh(self) -> Self;
-    fn asinh(self) -> Self;
-    fn acosh(self) -> Self;
-    fn atanh(self) -> Self;
-    fn atan2(self, x: Self) -> Self;
+    fn cbrt<const F: bool>(self) -> Self;
+    fn exp<const F: bool>(self) -> Self;
+    fn exp2<const F: bool>(self) -> Self;
+    fn expm1<const F: bool>(self) -> Self;
+    fn ln<const F: bool>(self) -> Self;
+    fn log2<const F: bool>(self) -> Self;
+    fn log10<const F: bool>(self) -> Self;
+    fn ln1p<const F: bool>(self) -> Self;
+    fn sin<const F: bool>(self) -> Self;
+    fn cos<const F: bool>(self) -> Self;
+    fn tan<const F: bool>(self) -> Self;
+    fn asin<const F: bool>(self) -> Self;
+    fn acos<const F: bool>(self) -> Self;
+    fn atan<const F: bool>(self) -> Self;
+    fn sinh<const F: bool>(self) -> Self;
+    fn cosh<const F: bool>(self) -> Self;
+    fn tanh<const F: bool>(self) -> Self;
+    fn asinh<const F: bool>(self) -> Self;
+    fn acosh<const F: bool>(self) -> Self;
+    fn atanh<const F: bool>(self) -> Self;
+    fn atan2<const F: bool>(self, x: Self) -> Self;
     /// libm's `hypot` (complex `sign` uses it, as NumPy's `npy_hypot`).
     fn hypot(self, b: Self) -> Self;
     /// The vectorisable `hypot` of [`super::math`] (the `hypot` kernel).
-    fn hypot_fast(self, b: Self) -> Self;
+    fn hypot_fast<const F: bool>(self, b: Self) -> Self;
     /// `x ** y` by [`super::math::pow`]: any value where [`Float::pow_special`] holds.
-    fn powf(self, b: Self) -> Self;
+    fn powf<const F: bool>(self, b: Self) -> Self;
     /// Whether `powf` needs [`Float::powf_exact`] (a zero, infinite or NaN operand).
     fn pow_special(self, b: Self) -> bool;
     /// `Some(k)` when `self`, as an exponent, is an integer [`math::powi`] takes.
     fn small_int_exponent(self) -> Option<i32>;
     /// [`math::powi`] in this type: `self ** ±e`, and whether the lane needs `powf_exact`.
-    fn powi_dd<const NB: u32, const NEG: bool>(self, e: u32) -> (Self, bool);
+    fn powi_dd<const F: bool, const NB: u32, const NEG: bool>(self, e: u32) -> (Self, bool);
     /// C99 `pow` (libm through `std`, in float64 for float32).
     fn powf_exact(self, b: Self) -> Self;
     /// Whether `sin`/`cos`/`tan` need their `_exact` forms (`|x|` beyond the fast reduction).
@@ -331,38 +331,38 @@ macro_rules! impl_float {
             #[inline(always)] fn trunc(self) -> Self { self.trunc() }
             #[inline(always)] fn rint(self) -> Self { self.round_ties_even() }
             #[inline(always)] fn sqrt(self) -> Self { self.sqrt() }
-            #[inline(always)] fn cbrt(self) -> Self { math::cbrt(self as f64) as $t }
-            #[inline(always)] fn exp(self) -> Self { { use $fast as m; m::exp(self as f64) as $t } }
-            #[inline(always)] fn exp2(self) -> Self { math::exp2(self as f64) as $t }
-            #[inline(always)] fn expm1(self) -> Self { { use $fast as m; m::expm1(self as f64) as $t } }
-            #[inline(always)] fn ln(self) -> Self { { use $fast as m; m::log(self as f64) as $t } }
-            #[inline(always)] fn log2(self) -> Self { { use $fast as m; m::log2(self as f64) as $t } }
-            #[inline(always)] fn log10(self) -> Self { { use $fast as m; m::log10(self as f64) as $t } }
-            #[inline(always)] fn ln1p(self) -> Self { { use $fast as m; m::log1p(self as f64) as $t } }
-            #[inline(always)] fn sin(self) -> Self { { use $fast as m; m::sin(self as f64) as $t } }
-            #[inline(always)] fn cos(self) -> Self { { use $fast as m; m::cos(self as f64) as $t } }
-            #[inline(always)] fn tan(self) -> Self { { use $fast as m; m::tan(self as f64) as $t } }
-            #[inline(always)] fn asin(self) -> Self { math::asin(self as f64) as $t }
-            #[inline(always)] fn acos(self) -> Self { math::acos(self as f64) as $t }
-            #[inline(always)] fn atan(self) -> Self { { use $fast as m; m::atan(self as f64) as $t } }
-            #[inline(always)] fn sinh(self) -> Self { { use $fast as m; m::sinh(self as f64) as $t } }
-            #[inline(always)] fn cosh(self) -> Self { { use $fast as m; m::cosh(self as f64) as $t } }
-            #[inline(always)] fn tanh(self) -> Self { { use $fast as m; m::tanh(self as f64) as $t } }
-            #[inline(always)] fn asinh(self) -> Self { math::asinh(self as f64) as $t }
-            #[inline(always)] fn acosh(self) -> Self { math::acosh(self as f64) as $t }
-            #[inline(always)] fn atanh(self) -> Self { math::atanh(self as f64) as $t }
-            #[inline(always)] fn atan2(self, x: Self) -> Self { { use $fast as m; m::atan2(self as f64, x as f64) as $t } }
+            #[inline(always)] fn cbrt<const F: bool>(self) -> Self { math::cbrt::<F>(self as f64) as $t }
+            #[inline(always)] fn exp<const F: bool>(self) -> Self { { use $fast as m; m::exp::<F>(self as f64) as $t } }
+            #[inline(always)] fn exp2<const F: bool>(self) -> Self { math::exp2::<F>(self as f64) as $t }
+            #[inline(always)] fn expm1<const F: bool>(self) -> Self { { use $fast as m; m::expm1::<F>(self as f64) as $t } }
+            #[inline(always)] fn ln<const F: bool>(self) -> Self { { use $fast as m; m::log::<F>(self as f64) as $t } }
+            #[inline(always)] fn log2<const F: bool>(self) -> Self { { use $fast as m; m::log2::<F>(self as f64) as $t } }
+            #[inline(always)] fn log10<const F: bool>(self) -> Self { { use $fast as m; m::log10::<F>(self as f64) as $t } }
+            #[inline(always)] fn ln1p<const F: bool>(self) -> Self { { use $fast as m; m::log1p::<F>(self as f64) as $t } }
+            #[inline(always)] fn sin<const F: bool>(self) -> Self { { use $fast as m; m::sin::<F>(self as f64) as $t } }
+            #[inline(always)] fn cos<const F: bool>(self) -> Self { { use $fast as m; m::cos::<F>(self as f64) as $t } }
+            #[inline(always)] fn tan<const F: bool>(self) -> Self { { use $fast as m; m::tan::<F>(self as f64) as $t } }
+            #[inline(always)] fn asin<const F: bool>(self) -> Self { math::asin::<F>(self as f64) as $t }
+            #[inline(always)] fn acos<const F: bool>(self) -> Self { math::acos::<F>(self as f64) as $t }
+            #[inline(always)] fn atan<const F: bool>(self) -> Self { { use $fast as m; m::atan::<F>(self as f64) as $t } }
+            #[inline(always)] fn sinh<const F: bool>(self) -> Self { { use $fast as m; m::sinh::<F>(self as f64) as $t } }
+            #[inline(always)] fn cosh<const F: bool>(self) -> Self { { use $fast as m; m::cosh::<F>(self as f64) as $t } }
+            #[inline(always)] fn tanh<const F: bool>(self) -> Self { { use $fast as m; m::tanh::<F>(self as f64) as $t } }
+            #[inline(always)] fn asinh<const F: bool>(self) -> Self { math::asinh::<F>(self as f64) as $t }
+            #[inline(always)] fn acosh<const F: bool>(self) -> Self { math::acosh::<F>(self as f64) as $t }
+            #[inline(always)] fn atanh<const F: bool>(self) -> Self { math::atanh::<F>(self as f64) as $t }
+            #[inline(always)] fn atan2<const F: bool>(self, x: Self) -> Self { { use $fast as m; m::atan2::<F>(self as f64, x as f64) as $t } }
             #[inline(always)] fn hypot(self, b: Self) -> Self { self.hypot(b) }
-            #[inline(always)] fn hypot_fast(self, b: Self) -> Self { math::hypot(self as f64, b as f64) as $t }
+            #[inline(always)] fn hypot_fast<const F: bool>(self, b: Self) -> Self { math::hypot::<F>(self as f64, b as f64) as $t }
             #[inline(always)] fn trig_huge(self) -> bool { (self as f64).abs() > math::TRIG_MAX }
             #[inline(always)] fn sin_exact(self) -> Self { (self as f64).sin() as $t }
             #[inline(always)] fn cos_exact(self) -> Self { (self as f64).cos() as $t }
             #[inline(always)] fn tan_exact(self) -> Self { (self as f64).tan() as $t }
             #[inline(always)] fn pow_special(self, b: Self) -> bool { math::pow_special(self as f64, b as f64) }
             #[inline(always)] fn powf_exact(self, b: Self) -> Self { (self as f64).powf(b as f64) as $t }
-            #[inline(always)] fn powf(self, b: Self) -> Self { math::pow(self as f64, b as f64) as $t }
+            #[inline(always)] fn powf<const F: bool>(self, b: Self) -> Self { math::pow::<F>(self as f64, b as f64) as $t }
             #[inline(always)] fn small_int_exponent(self) -> Option<i32> { math::small_int_exponent(self as f64) }
-            #[inline(always)] fn powi_dd<const NB: u32, const NEG: bool>(self, e: u32) -> (Self, bool) { let (r, bad) = math::powi::<NB, NEG>(self as f64, e); (r as $t, bad) }
+            #[inline(always)] fn powi_dd<const F: bool, const NB: u32, const NEG: bool>(self, e: u32) -> (Self, bool) { let (r, bad) = math::powi::<F, NB, NEG>(self as f64, e); (r as $t, bad) }
             #[inline(always)] fn fma(self, b: Self, c: Self) -> Self { self.mul_add(b, c) }
             /// C's `nextafter`.
             #[inline(always)]
@@ -789,16 +789,16 @@ macro_rules! impl_cmath {
             #[inline(always)]
             fn expm1(self) -> Self {
                 let (x, y) = (self.re, self.im);
-                let a = Float::sin(y / 2.0);
+                let a = Float::sin::<false>(y / 2.0);
                 <$t>::new(
-                    Float::expm1(x) * Float::cos(y) - 2.0 * a * a,
-                    Float::exp(x) * Float::sin(y),
+                    Float::expm1::<false>(x) * Float::cos::<false>(y) - 2.0 * a * a,
+                    Float::exp::<false>(x) * Float::sin::<false>(y),
                 )
             }
             #[inline(always)]
             fn ln1p(self) -> Self {
                 let xp1 = self.re + 1.0;
-                <$t>::new(Float::ln(Float::hypot(xp1, self.im)), Float::atan2(self.im, xp1))
+                <$t>::new(Float::ln::<false>(Float::hypot(xp1, self.im)), Float::atan2::<false>(self.im, xp1))
             }
         }
     };

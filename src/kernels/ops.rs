@@ -5,13 +5,18 @@
 use super::drive::{Map1, Map2, Map3};
 use super::num::{Cplx, Float, Int, Order};
 
+// A body may name `F`, whether the kernel level has fused multiply-add (see `math::dd`): the
+// macros define it as a constant inside `apply` (false) and `apply_fma` (true), so one body
+// serves both.
 macro_rules! map1 {
     (<$T:ident: $b:path> $($name:ident -> $out:ty = |$a:ident| $e:expr;)*) => {$(
         pub struct $name;
         impl<$T: $b> Map1<$T> for $name {
             type Out = $out;
             #[inline(always)]
-            fn apply($a: $T) -> $out { $e }
+            fn apply($a: $T) -> $out { #[allow(dead_code)] const F: bool = false; $e }
+            #[inline(always)]
+            fn apply_fma($a: $T) -> $out { #[allow(dead_code)] const F: bool = true; $e }
         }
     )*};
 }
@@ -22,7 +27,9 @@ macro_rules! map2 {
         impl<$T: $b> Map2<$T> for $name {
             type Out = $out;
             #[inline(always)]
-            fn apply($a: $T, $c: $T) -> $out { $e }
+            fn apply($a: $T, $c: $T) -> $out { #[allow(dead_code)] const F: bool = false; $e }
+            #[inline(always)]
+            fn apply_fma($a: $T, $c: $T) -> $out { #[allow(dead_code)] const F: bool = true; $e }
         }
     )*};
 }
@@ -34,7 +41,9 @@ macro_rules! map1_fixup {
         impl<$T: $b> Map1<$T> for $name {
             type Out = $out;
             #[inline(always)]
-            fn apply($a: $T) -> $out { $e }
+            fn apply($a: $T) -> $out { const F: bool = false; $e }
+            #[inline(always)]
+            fn apply_fma($a: $T) -> $out { const F: bool = true; $e }
             const FIXUP: bool = true;
             #[inline(always)]
             fn needs_exact($a: $T) -> bool { $need }
@@ -215,23 +224,23 @@ pub mod flt {
         Sign -> T = |a| a.sign();
         SignBit -> bool = |a| a.signbit();
         Sqrt -> T = |a| a.sqrt();
-        Cbrt -> T = |a| a.cbrt();
-        Exp -> T = |a| a.exp();
-        Exp2 -> T = |a| a.exp2();
-        Expm1 -> T = |a| a.expm1();
-        Log -> T = |a| a.ln();
-        Log2 -> T = |a| a.log2();
-        Log10 -> T = |a| a.log10();
-        Log1p -> T = |a| a.ln1p();
-        Arcsin -> T = |a| a.asin();
-        Arccos -> T = |a| a.acos();
-        Arctan -> T = |a| a.atan();
-        Sinh -> T = |a| a.sinh();
-        Cosh -> T = |a| a.cosh();
-        Tanh -> T = |a| a.tanh();
-        Arcsinh -> T = |a| a.asinh();
-        Arccosh -> T = |a| a.acosh();
-        Arctanh -> T = |a| a.atanh();
+        Cbrt -> T = |a| a.cbrt::<F>();
+        Exp -> T = |a| a.exp::<F>();
+        Exp2 -> T = |a| a.exp2::<F>();
+        Expm1 -> T = |a| a.expm1::<F>();
+        Log -> T = |a| a.ln::<F>();
+        Log2 -> T = |a| a.log2::<F>();
+        Log10 -> T = |a| a.log10::<F>();
+        Log1p -> T = |a| a.ln1p::<F>();
+        Arcsin -> T = |a| a.asin::<F>();
+        Arccos -> T = |a| a.acos::<F>();
+        Arctan -> T = |a| a.atan::<F>();
+        Sinh -> T = |a| a.sinh::<F>();
+        Cosh -> T = |a| a.cosh::<F>();
+        Tanh -> T = |a| a.tanh::<F>();
+        Arcsinh -> T = |a| a.asinh::<F>();
+        Arccosh -> T = |a| a.acosh::<F>();
+        Arctanh -> T = |a| a.atanh::<F>();
         Ceil -> T = |a| a.ceil();
         Floor -> T = |a| a.floor();
         Trunc -> T = |a| a.trunc();
@@ -245,8 +254,8 @@ pub mod flt {
         FloorDivide -> T = |a, b| a.floor_div(b);
         Remainder -> T = |a, b| a.py_rem(b);
         Fmod -> T = |a, b| a % b;
-        Arctan2 -> T = |a, b| a.atan2(b);
-        Hypot -> T = |a, b| a.hypot_fast(b);
+        Arctan2 -> T = |a, b| a.atan2::<F>(b);
+        Hypot -> T = |a, b| a.hypot_fast::<F>(b);
         Nextafter -> T = |a, b| a.nextafter(b);
         Copysign -> T = |a, b| a.copysign(b);
         MakeComplex -> Complex<T> = |a, b| Complex { re: a, im: b };
@@ -258,9 +267,9 @@ pub mod flt {
     // Vectorised approximations with an exact second pass for the lanes they cannot do
     // (see `drive::Map1::FIXUP`).
     map1_fixup! { <T: Float>
-        Sin -> T = |a| a.sin(), exact if a.trig_huge() => a.sin_exact();
-        Cos -> T = |a| a.cos(), exact if a.trig_huge() => a.cos_exact();
-        Tan -> T = |a| a.tan(), exact if a.trig_huge() => a.tan_exact();
+        Sin -> T = |a| a.sin::<F>(), exact if a.trig_huge() => a.sin_exact();
+        Cos -> T = |a| a.cos::<F>(), exact if a.trig_huge() => a.cos_exact();
+        Tan -> T = |a| a.tan::<F>(), exact if a.trig_huge() => a.tan_exact();
     }
 
     /// `a ** b`; with a broadcast integral exponent of at most 15 in magnitude (`x**3`,
@@ -271,7 +280,11 @@ pub mod flt {
         type Out = T;
         #[inline(always)]
         fn apply(a: T, b: T) -> T {
-            a.powf(b)
+            a.powf::<false>(b)
+        }
+        #[inline(always)]
+        fn apply_fma(a: T, b: T) -> T {
+            a.powf::<true>(b)
         }
         const FIXUP: bool = true;
         #[inline(always)]
@@ -287,8 +300,8 @@ pub mod flt {
             b.small_int_exponent()
         }
         #[inline(always)]
-        fn powi<const NB: u32, const NEG: bool>(a: T, e: u32) -> (T, bool) {
-            a.powi_dd::<NB, NEG>(e)
+        fn powi<const F: bool, const NB: u32, const NEG: bool>(a: T, e: u32) -> (T, bool) {
+            a.powi_dd::<F, NB, NEG>(e)
         }
     }
 }

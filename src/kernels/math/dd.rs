@@ -1,5 +1,10 @@
-//! Error-free transformations and small helpers, all straight-line `f64` code without fused
-//! multiply-adds (see the module documentation for why).
+//! Error-free transformations and small helpers, all straight-line `f64` code.
+//!
+//! The const parameter `F` of the helpers that multiply and add says whether the kernel level
+//! has fused multiply-add instructions (AVX2 and AVX-512 do, baseline SSE2 does not; see the
+//! module documentation of [`super`]). With `F` a product and a sum round once, and Dekker's
+//! exact product is two instructions instead of seventeen; without it they are the plain
+//! operations (`f64::mul_add` would be a slow libm call).
 
 /// `1.5 * 2^52`: `(x + MAGIC) - MAGIC` rounds `x` to the nearest integer (ties to even) for
 /// `|x| < 2^51`, and the low bits of `(x + MAGIC).to_bits()` hold that integer.
@@ -59,11 +64,24 @@ pub fn split(a: f64) -> (f64, f64) {
     (hi, a - hi)
 }
 
-/// `p + e == a * b` exactly, `p = fl(a * b)`: Dekker's product, without a fused multiply-add
-/// (no overflow or underflow in the partial products assumed).
+/// `a * b + c`: one rounding with `F` (a fused multiply-add), two without.
 #[inline(always)]
-pub fn two_prod(a: f64, b: f64) -> (f64, f64) {
+pub fn mla<const F: bool>(a: f64, b: f64, c: f64) -> f64 {
+    if F {
+        a.mul_add(b, c)
+    } else {
+        a * b + c
+    }
+}
+
+/// `p + e == a * b` exactly, `p = fl(a * b)`: the fused multiply-add's residual with `F`,
+/// else Dekker's product (no overflow or underflow in the partial products assumed).
+#[inline(always)]
+pub fn two_prod<const F: bool>(a: f64, b: f64) -> (f64, f64) {
     let p = a * b;
+    if F {
+        return (p, a.mul_add(b, -p));
+    }
     let (ah, al) = split(a);
     let (bh, bl) = split(b);
     (p, ((ah * bh - p) + ah * bl + al * bh) + al * bl)
@@ -71,10 +89,29 @@ pub fn two_prod(a: f64, b: f64) -> (f64, f64) {
 
 /// `a * a` as [`two_prod`].
 #[inline(always)]
-pub fn two_sqr(a: f64) -> (f64, f64) {
+pub fn two_sqr<const F: bool>(a: f64) -> (f64, f64) {
     let p = a * a;
+    if F {
+        return (p, a.mul_add(a, -p));
+    }
     let (ah, al) = split(a);
     (p, ((ah * ah - p) + 2.0 * (ah * al)) + al * al)
+}
+
+/// `(nh + nl) / (dh + dl)` as an unevaluated sum `q + qc` (relative error near `2^-100`): the
+/// quotient of the high parts corrected by the exact residual. With `F` the quotient is a
+/// product with the reciprocal (one division, the slowest instruction here, instead of two),
+/// which the correction makes as good.
+#[inline(always)]
+pub fn div_dd<const F: bool>(nh: f64, nl: f64, dh: f64, dl: f64) -> (f64, f64) {
+    if F {
+        let inv = 1.0 / dh;
+        let q = nh * inv;
+        return (q, (mla::<F>(-q, dh, nh) + nl - q * dl) * inv);
+    }
+    let q = nh / dh;
+    let (p, pe) = two_prod::<F>(q, dh);
+    (q, (((nh - p) - pe) + nl - q * dl) / dh)
 }
 
 /// `|x|` by clearing the sign bit.
@@ -97,12 +134,12 @@ pub fn mulsign(x: f64, s: f64) -> f64 {
 
 /// Polynomial `c[0] + c[1] x + ... + c[N-1] x^(N-1)` by Horner's rule.
 #[inline(always)]
-pub fn horner<const N: usize>(x: f64, c: &[f64; N]) -> f64 {
+pub fn horner<const F: bool, const N: usize>(x: f64, c: &[f64; N]) -> f64 {
     let mut r = c[N - 1];
     let mut i = N - 1;
     while i > 0 {
         i -= 1;
-        r = r * x + c[i];
+        r = mla::<F>(r, x, c[i]);
     }
     r
 }
@@ -110,17 +147,17 @@ pub fn horner<const N: usize>(x: f64, c: &[f64; N]) -> f64 {
 /// The degree-10 polynomial `c[0] + ... + c[10] x^10` by Estrin's scheme: four dependent
 /// multiply-add levels instead of Horner's ten, so long polynomials are not latency-bound.
 #[inline(always)]
-pub fn estrin11(x: f64, c: &[f64; 11]) -> f64 {
+pub fn estrin11<const F: bool>(x: f64, c: &[f64; 11]) -> f64 {
     let x2 = x * x;
     let x4 = x2 * x2;
     let x8 = x4 * x4;
-    let a0 = c[0] + c[1] * x;
-    let a1 = c[2] + c[3] * x;
-    let a2 = c[4] + c[5] * x;
-    let a3 = c[6] + c[7] * x;
-    let a4 = c[8] + c[9] * x;
-    let b0 = a0 + a1 * x2;
-    let b1 = a2 + a3 * x2;
-    let b2 = a4 + c[10] * x2;
-    (b0 + b1 * x4) + b2 * x8
+    let a0 = mla::<F>(c[1], x, c[0]);
+    let a1 = mla::<F>(c[3], x, c[2]);
+    let a2 = mla::<F>(c[5], x, c[4]);
+    let a3 = mla::<F>(c[7], x, c[6]);
+    let a4 = mla::<F>(c[9], x, c[8]);
+    let b0 = mla::<F>(a1, x2, a0);
+    let b1 = mla::<F>(a3, x2, a2);
+    let b2 = mla::<F>(c[10], x2, a4);
+    mla::<F>(b2, x8, mla::<F>(b1, x4, b0))
 }

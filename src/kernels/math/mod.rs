@@ -16,11 +16,14 @@
 //! (error-free transformations in [`dd`]: Knuth's two-sum, Dekker's fast two-sum and Dekker's
 //! product with Veltkamp's split).
 //!
-//! **No fused multiply-add.** The binary targets baseline x86-64, where `f64::mul_add` is a
-//! slow libm call, and the kernels are compiled once per instruction-set level (SSE2, AVX2+FMA,
-//! AVX-512) from the same source. LLVM never contracts `a * b + c` on its own, so plain
-//! arithmetic gives bit-identical results at every level; products that must be exact use
-//! Dekker's algorithm instead of `fma`.
+//! **Fused multiply-add where the level has it.** The binary targets baseline x86-64, where
+//! `f64::mul_add` is a slow libm call, and the kernels are compiled once per instruction-set
+//! level from the same source. So every function takes a const parameter `F`: at the AVX2 and
+//! AVX-512 levels (`F = true`) [`dd::mla`] is one fused instruction, [`dd::two_prod`] two
+//! instead of Dekker's seventeen, [`dd::div_dd`] one division instead of two, and sin/cos take
+//! a shorter road ([`trig::reduce_half_period`]); at SSE2 (`F = false`) they are the plain operations,
+//! which LLVM never contracts on its own. The two kinds of level therefore round differently
+//! (each within the bound, both measured); levels of one kind agree bit for bit.
 //!
 //! Algorithms and coefficient sources (all permissively licensed; no code copied from copyleft
 //! sources):
@@ -43,11 +46,14 @@
 //! - `sin`, `cos`, `tan` ([`trig`]): `k = round(x 2/pi)`, reduction with fdlibm's three
 //!   33-bit pieces of `pi/2` (`e_rem_pio2.c`) into a double-double `r`, fdlibm/musl's minimax
 //!   kernels `__sin`/`__cos` (`k_sin.c`, `k_cos.c`) and a bitwise quadrant select; `tan` is the
-//!   double-double quotient of the two kernels. Arguments above [`trig::TRIG_MAX`] (`1.6e6`)
+//!   double-double quotient of the two kernels. With FMA, sin and cos reduce by `pi` (about
+//!   `pi/2` for cos) with three FMA steps to `|r| <= pi/2` and evaluate sin's Taylor series
+//!   to `r^21`, its cubic term in double-doubles. Arguments above [`trig::TRIG_MAX`] (`1.6e6`)
 //!   go to the exact pass (glibc's Payne-Hanek reduction through `std`).
-//! - `arctan2`, `arctan`, `arcsin`, `arccos` ([`atan`]): `t = min(|y|,|x|)/max(...)` in
-//!   `[0, 1]` as a double-double, fdlibm's `s_atan.c` reduction around `1/2` and `1` and its
-//!   degree-22 odd minimax polynomial `aT`; octant fix-ups with two-part `pi/2`, `pi`.
+//! - `arctan2`, `arctan`, `arcsin`, `arccos` ([`atan`]): for `t = min(|y|,|x|)/max(...)` in
+//!   `[0, 1]`, fdlibm's `s_atan.c` reduction around `1/2` and `1` as one double-double quotient
+//!   of the operands, and its degree-22 odd minimax polynomial `aT`; octant fix-ups with
+//!   two-part `pi/2`, `pi`.
 //!   `arcsin x = arctan2(x, sqrt(1-x^2))`, `arccos x = arctan2(sqrt(1-x^2), x)` with the root
 //!   as a double-double.
 //! - `hypot`: power-of-two scaling, squares and sum as double-doubles, corrected `sqrt`.

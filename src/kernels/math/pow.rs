@@ -20,15 +20,15 @@ pub fn pow_special(x: f64, y: f64) -> bool {
 /// base for an odd integral exponent (NaN for a non-integral one). For finite nonzero `x` and
 /// finite `y` only ([`pow_special`]).
 #[inline(always)]
-pub fn pow(x: f64, y: f64) -> f64 {
-    let (lh, ll) = log_dd(fabs(x));
+pub fn pow<const F: bool>(x: f64, y: f64) -> f64 {
+    let (lh, ll) = log_dd::<F>(fabs(x));
     // Beyond 2^900 every |x| != 1 over/underflows; this keeps Dekker's split finite.
     let yc = sel(y > 8.45e270, 8.45e270, sel(y < -8.45e270, -8.45e270, y));
-    let (th, tl0) = two_prod(yc, lh);
+    let (th, tl0) = two_prod::<F>(yc, lh);
     let tl = tl0 + yc * ll;
     let clamp = fabs(th) > 1000.0; // finite: special operands are not here
     let (thc, tl) = (sel(clamp, copysign(1000.0, th), th), sel(clamp, 0.0, tl));
-    let (k, qh, ql) = exp_core(thc, tl);
+    let (k, qh, ql) = exp_core::<F>(thc, tl);
     let (m, me) = fast_two_sum(1.0, qh);
     let r = scale(m + (me + ql), k);
     // The parity of an integral y: round(|y|) below 2^52 through 2^52's ulp of 1.
@@ -60,7 +60,7 @@ pub fn small_int_exponent(y: f64) -> Option<i32> {
 /// result leaves `[2^-960, 2^995]`, where the split and the low words are exact (overflow,
 /// underflow, zeros, infinities, NaN), are flagged; `x ** 0` is 1 for every `x`, as C's `pow`.
 #[inline(always)]
-pub fn powi<const NB: u32, const NEG: bool>(x: f64, e: u32) -> (f64, bool) {
+pub fn powi<const F: bool, const NB: u32, const NEG: bool>(x: f64, e: u32) -> (f64, bool) {
     const LO: f64 = f64::from_bits(0x03f0_0000_0000_0000); // 2^-960
     const HI: f64 = f64::from_bits(0x7e20_0000_0000_0000); // 2^995
     if NB == 0 {
@@ -90,7 +90,7 @@ pub fn powi<const NB: u32, const NEG: bool>(x: f64, e: u32) -> (f64, bool) {
     let r = if NEG {
         // 1 / (rh + rl): q, then q + q (1 - q rh - q rl) with q rh exact.
         let q = 1.0 / rh;
-        let (p, pe) = two_prod(q, rh);
+        let (p, pe) = two_prod::<F>(q, rh);
         q + q * (((1.0 - p) - pe) - q * rl)
     } else {
         rh + rl
@@ -101,7 +101,7 @@ pub fn powi<const NB: u32, const NEG: bool>(x: f64, e: u32) -> (f64, bool) {
 /// `sqrt(x^2 + y^2)` without overflow: scaled by a power of two, squares and sum as
 /// double-doubles, one corrected square root. inf if either is infinite (even with a NaN).
 #[inline(always)]
-pub fn hypot(x: f64, y: f64) -> f64 {
+pub fn hypot<const F: bool>(x: f64, y: f64) -> f64 {
     const P600: f64 = f64::from_bits(0x6570_0000_0000_0000);
     const M600: f64 = f64::from_bits(0x1a70_0000_0000_0000);
     const P450: f64 = f64::from_bits(0x5c10_0000_0000_0000);
@@ -111,12 +111,12 @@ pub fn hypot(x: f64, y: f64) -> f64 {
     // Squares neither overflow nor lose bits to underflow: |a| in (2^-474, 2^450] after.
     let f = sel(a > P450, M600, sel(a < M450, P600, 1.0));
     let (u, v) = (ax * f, ay * f);
-    let (p, pe) = two_sqr(u);
-    let (q, qe) = two_sqr(v);
+    let (p, pe) = two_sqr::<F>(u);
+    let (q, qe) = two_sqr::<F>(v);
     let (s, se) = two_sum(p, q);
     let sl = se + pe + qe;
     let h = s.sqrt();
-    let (hh, he) = two_sqr(h);
+    let (hh, he) = two_sqr::<F>(h);
     let c = (((s - hh) - he) + sl) / (2.0 * h);
     let r = (h + sel(h > 0.0, c, 0.0)) / f;
     let inf = ax == f64::INFINITY || ay == f64::INFINITY;
@@ -129,19 +129,19 @@ const CBRT0: [f64; 3] = [0.5747765997259666, 0.4731862234382729, -0.063279686434
 /// `cbrt x`: `|x| = 2^(3q) v`, `v` in `[0.35, 2.83)`; a quadratic guess, two Halley steps and a
 /// last Newton step with the residual `v - y^3` in double-doubles.
 #[inline(always)]
-pub fn cbrt(x: f64) -> f64 {
+pub fn cbrt<const F: bool>(x: f64) -> f64 {
     let ax = fabs(x);
     let (k, m) = reduce(ax);
     let q = round(k * (1.0 / 3.0));
     let rem = k - 3.0 * q; // -1, 0 or 1
     let v = m * pow2(rem);
-    let mut y = horner(v, &CBRT0);
+    let mut y = horner::<F, 3>(v, &CBRT0);
     for _ in 0..2 {
         let y3 = y * y * y;
         y = y * (y3 + 2.0 * v) / (2.0 * y3 + v);
     }
-    let (p, pe) = two_sqr(y);
-    let (c, ce) = two_prod(p, y);
+    let (p, pe) = two_sqr::<F>(y);
+    let (c, ce) = two_prod::<F>(p, y);
     let res = ((v - c) - ce) - pe * y;
     let y = y + res / (3.0 * p);
     let r = y * pow2(q);
