@@ -1,6 +1,8 @@
 //! ndexpr beside the naive one-temporary-per-operation evaluation and a plain copy of the same
 //! bytes, for the seed's cases and the core expressions, contiguous and strided, at 1e3, 2.4e5
-//! and 1e7 elements. `cargo bench --bench eval`; compare runs with `--save-baseline`.
+//! and 1e7 elements; and the compute-bound expressions on one thread beside a scalar loop
+//! calling Rust's `std` functions (group `math`). `cargo bench --bench eval`; compare runs with
+//! `--save-baseline`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ndarray::{ArrayD, IxDyn, Slice};
@@ -81,7 +83,62 @@ fn bench_case(
     g.finish();
 }
 
+/// A compute-bound expression, and the same computation as a scalar loop over `std` functions
+/// (`x**2` is `x*x`, as NumPy's).
+macro_rules! math_cases {
+    ($t:ty) => {
+        [
+            (
+                "sin(a)**2+cos(b)**2",
+                (|a: $t, b: $t| {
+                    let (s, c) = (a.sin(), b.cos());
+                    s * s + c * c
+                }) as fn($t, $t) -> $t,
+            ),
+            ("exp(-a)*log1p(b)", |a: $t, b: $t| (-a).exp() * b.ln_1p()),
+            ("arctan2(a,b)", |a: $t, b: $t| a.atan2(b)),
+            ("tanh(a)", |a: $t, _b: $t| a.tanh()),
+        ]
+    };
+}
+
+/// ndexpr on one thread against a scalar `std` loop, per element (issue 4: at least 4x).
+macro_rules! bench_math {
+    ($c:expr, $t:ty, $name:literal) => {
+        let n = 240_000;
+        let a: Vec<$t> = data(n, 1).iter().map(|&v| (v * 4.0 - 3.0) as $t).collect();
+        let b: Vec<$t> = data(n, 2).iter().map(|&v| v as $t).collect();
+        let vars = Vars::new()
+            .with("a", ndarray::ArrayView1::from(&a[..]))
+            .with("b", ndarray::ArrayView1::from(&b[..]));
+        let one = RunOptions {
+            threads: Some(1),
+            ..RunOptions::default()
+        };
+        for (src, scalar) in math_cases!($t) {
+            let expr = Expr::compile(src, &vars.signature()).unwrap();
+            let mut out = vec![0 as $t; n];
+            let mut g = $c.benchmark_group(format!("math/{}/{src}", $name));
+            g.throughput(Throughput::Elements(n as u64));
+            g.bench_function(BenchmarkId::new("ndexpr_1_thread", n), |bch| {
+                bch.iter(|| black_box(vm::eval_program(expr.program(), &vars, &one).unwrap()))
+            });
+            g.bench_function(BenchmarkId::new("scalar_std", n), |bch| {
+                bch.iter(|| {
+                    for ((o, &x), &y) in out.iter_mut().zip(&a).zip(&b) {
+                        *o = scalar(black_box(x), y);
+                    }
+                    black_box(&out);
+                })
+            });
+            g.finish();
+        }
+    };
+}
+
 fn benches(c: &mut Criterion) {
+    bench_math!(c, f64, "f64");
+    bench_math!(c, f32, "f32");
     // The seed's cases: 400×600 contiguous, and the strided view randn(400, 12000)[:, ::20].
     bench_case(c, "seed", "2*nd+48", &["nd"], &[400, 600], 1);
     bench_case(c, "seed_strided", "2*nd+48", &["nd"], &[400, 600], 20);
