@@ -62,17 +62,22 @@ pub fn atan2_dd<const F: bool>(y: f64, yl: f64, x: f64, xl: f64) -> f64 {
     let w = z * z;
     let s1 = z * horner::<F, 6>(w, &[AT[0], AT[2], AT[4], AT[6], AT[8], AT[10]]);
     let s2 = w * horner::<F, 5>(w, &[AT[1], AT[3], AT[5], AT[7], AT[9]]);
-    let bh = sel(id2, PIO4_HI, sel(id1, ATAN_HALF_HI, 0.0));
-    let bl = sel(id2, PIO4_LO, sel(id1, ATAN_HALF_LO, 0.0));
-    let (zh, e) = two_sum(bh, u);
-    // atan(u + uc) = atan u + uc (1 - u^2 + ...): uc is about an ulp of u, u^2 < 0.2.
-    let zl = e + bl - u * (s1 + s2) + mla::<F>(-uc, z, uc);
-    let (h, e) = two_sum(PIO2_HI, -zh);
-    let (zh, zl) = (sel(swap, h, zh), sel(swap, e + PIO2_LO - zl, zl));
-    let (h, e) = two_sum(PI_HI, -zh);
+    // The octant: |atan2| = K + s (atan c + atan(u + uc)) with K = 0, pi/2 or pi and s = -1
+    // when exactly one of swap (pi/2 - z) and a negative x (pi - z) holds. K + s atan c depends
+    // on no quotient, so the one two-sum after u is the only one on the critical path.
     let neg = x.is_sign_negative();
-    let (zh, zl) = (sel(neg, h, zh), sel(neg, e + PI_LO - zl, zl));
-    let r = zh + zl;
+    let (kh, kl) = (
+        sel(swap, PIO2_HI, sel(neg, PI_HI, 0.0)),
+        sel(swap, PIO2_LO, sel(neg, PI_LO, 0.0)),
+    );
+    let flip = |v: f64| sel(swap != neg, -v, v);
+    let bh = flip(sel(id2, PIO4_HI, sel(id1, ATAN_HALF_HI, 0.0)));
+    let bl = flip(sel(id2, PIO4_LO, sel(id1, ATAN_HALF_LO, 0.0)));
+    let (base, be) = two_sum(kh, bh);
+    let (h, e) = two_sum(base, flip(u));
+    // atan(u + uc) = atan u + uc (1 - u^2 + ...): uc is about an ulp of u, u^2 < 0.2.
+    let tail = flip(mla::<F>(-uc, z, uc) - u * (s1 + s2));
+    let r = h + (e + ((be + kl + bl) + tail));
     sel(x.is_nan() || y.is_nan(), x + y, copysign(r, y))
 }
 
