@@ -20,7 +20,7 @@ use pyo3::exceptions::{
 };
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyComplex, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
+use pyo3::types::{PyBool, PyComplex, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -379,6 +379,14 @@ fn native_copy<'py>(a: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
 }
 
 impl<'py> Operands<'py> {
+    fn empty() -> Self {
+        Operands {
+            vars: Vars::new(),
+            _keep: Vec::new(),
+            arrays: Vec::new(),
+        }
+    }
+
     fn new(
         py: Python<'py>,
         names: &Bound<'py, PyList>,
@@ -387,11 +395,7 @@ impl<'py> Operands<'py> {
         if names.len() != values.len() {
             return Err(PyValueError::new_err("names and values differ in length"));
         }
-        let mut ops = Operands {
-            vars: Vars::new(),
-            _keep: Vec::new(),
-            arrays: Vec::new(),
-        };
+        let mut ops = Operands::empty();
         for (name, value) in names.iter().zip(values.iter()) {
             let name: String = name.extract()?;
             ops.add(py, &name, value)?;
@@ -782,6 +786,251 @@ fn evaluate<'py>(
     run(py, &expr, &ops, out, order, casting)
 }
 
+// ---------------------------------------------------------------------------------------------
+// The numexpr-style call: names looked up in the caller's dictionaries
+
+/// The parts of a compilation's signature that vary between calls of one expression: for each
+/// variable (in the expression's order), whether it is an array, a NumPy scalar or a Python
+/// value, its dtype, and a Python value's exact bits.
+type SigKey = Vec<(u8, u8, u128, u64)>;
+
+fn sig_key(vars: &Vars<'_>) -> SigKey {
+    vars.iter()
+        .map(|(_, v)| match v {
+            Var::Array(a) => (0, a.dtype() as u8, 0, 0),
+            Var::Scalar(s) => (1, s.dtype() as u8, 0, 0),
+            Var::Literal(PyValue::Int(i)) => (2, 0, *i as u128, 0),
+            Var::Literal(PyValue::Float(x)) => (2, 1, x.to_bits() as u128, 0),
+            Var::Literal(PyValue::Complex(z)) => (2, 2, z.re.to_bits() as u128, z.im.to_bits()),
+            Var::Literal(PyValue::Bool(b)) => (2, 3, *b as u128, 0),
+        })
+        .collect()
+}
+
+/// What repeated calls of one expression string reuse: its variables (interned Python strings,
+/// so that dictionary lookups compare pointers, with the character span of each first use, for
+/// the missing-variable message) and its compilations by [`SigKey`], most recent last.
+/// A variable as a Python string and a Rust one, with the span of its first use.
+type CallName = (Py<PyString>, Box<str>, usize, usize);
+
+struct CallEntry {
+    names: std::sync::Arc<[CallName]>,
+    compiled: Vec<(SigKey, Expr)>,
+    used: u64,
+}
+
+/// Compilations kept per expression: a handful of dtype combinations (a Python number variable
+/// that changes every call is compiled in as a literal, so it would churn through them).
+const VARIANTS: usize = 8;
+
+/// FxHash (rustc's hasher) for the expression strings keying [`CALLS`]: one multiply per 8
+/// bytes, where SipHash cost ~0.1 us per call on short expressions (perf, `2*a+48`).
+#[derive(Default)]
+struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes(c.try_into().unwrap_or_default());
+            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(K);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+struct Calls {
+    map: HashMap<Box<str>, CallEntry, std::hash::BuildHasherDefault<FxHasher>>,
+    tick: u64,
+}
+
+/// Per expression string, what [`evaluate_dicts`] reuses. Every access holds the GIL too.
+static CALLS: Mutex<Option<Calls>> = Mutex::new(None);
+
+fn with_calls<R>(f: impl FnOnce(&mut Calls) -> R) -> R {
+    let mut guard = CALLS.lock().unwrap_or_else(|e| e.into_inner());
+    f(guard.get_or_insert_with(|| Calls {
+        map: HashMap::default(),
+        tick: 0,
+    }))
+}
+
+/// The variables of `ex` (parsed on first sight, a `SyntaxError` if malformed).
+fn call_names(py: Python<'_>, ex: &str) -> PyResult<std::sync::Arc<[CallName]>> {
+    let hit = with_calls(|c| {
+        c.tick += 1;
+        let tick = c.tick;
+        c.map.get_mut(ex).map(|e| {
+            e.used = tick;
+            e.names.clone()
+        })
+    });
+    if let Some(names) = hit {
+        return Ok(names);
+    }
+    let names: std::sync::Arc<[CallName]> = variable_names(py, ex)?
+        .into_iter()
+        .map(|(n, s, e)| (PyString::intern(py, &n).unbind(), n.into(), s, e))
+        .collect();
+    let evicted = with_calls(|c| {
+        let mut evicted = None;
+        if c.map.len() >= CACHE_CAPACITY {
+            if let Some(oldest) = c
+                .map
+                .iter()
+                .min_by_key(|(_, e)| e.used)
+                .map(|(k, _)| k.clone())
+            {
+                evicted = c.map.remove(&oldest);
+            }
+        }
+        c.tick += 1;
+        let entry = CallEntry {
+            names: names.clone(),
+            compiled: Vec::new(),
+            used: c.tick,
+        };
+        c.map.insert(ex.into(), entry);
+        evicted
+    });
+    // Dropped outside the lock: releasing Python references may run arbitrary code.
+    drop(evicted);
+    Ok(names)
+}
+
+/// `ex` compiled for `vars` (in `ex`'s variable order), from its entry when seen before.
+fn call_compiled(py: Python<'_>, ex: &str, vars: &Vars<'_>) -> PyResult<Expr> {
+    let key = sig_key(vars);
+    let hit = with_calls(|c| {
+        c.map.get(ex).and_then(|e| {
+            e.compiled
+                .iter()
+                .rev()
+                .find(|(k, _)| *k == key)
+                .map(|(_, x)| x.clone())
+        })
+    });
+    if let Some(expr) = hit {
+        return Ok(expr);
+    }
+    let sig = vars.signature();
+    let expr = py
+        .detach(|| compile_cached(ex, sig))
+        .map_err(|e| py_err(&e))?;
+    with_calls(|c| {
+        if let Some(e) = c.map.get_mut(ex) {
+            if e.compiled.len() >= VARIANTS {
+                e.compiled.remove(0);
+            }
+            e.compiled.push((key, expr.clone()));
+        }
+    });
+    Ok(expr)
+}
+
+/// `d[name]`, or `None` when `d` has no such key (other errors propagate, as `d[name]` would).
+fn lookup<'py>(
+    d: &Bound<'py, PyAny>,
+    name: &Bound<'py, PyString>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    if let Ok(dict) = d.cast_exact::<PyDict>() {
+        return dict.get_item(name);
+    }
+    match d.get_item(name) {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.is_instance_of::<PyKeyError>(d.py()) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether `value` may be a Dask collection (its type comes from a `dask` module): the Python
+/// layer then builds a graph instead. NumPy arrays and Python numbers are answered without
+/// asking the type.
+fn maybe_dask(value: &Bound<'_, PyAny>) -> PyResult<bool> {
+    if value.is_exact_instance_of::<PyFloat>()
+        || value.is_exact_instance_of::<PyInt>()
+        || value.is_exact_instance_of::<PyBool>()
+        || value.is_exact_instance_of::<PyComplex>()
+        || value.cast_exact::<PyUntypedArray>().is_ok()
+    {
+        return Ok(false);
+    }
+    let module = value.get_type().module()?;
+    let module = module.to_cow()?;
+    Ok(module == "dask" || module.starts_with("dask."))
+}
+
+fn missing_variable_error(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    static MISSING: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    MISSING.import(py, "ndexpr", "_missing")
+}
+
+/// numexpr's `evaluate` once the dictionaries are known: each variable of `ex` is looked up in
+/// `local_dict`, then `global_dict` (a missing one is `VariableNotFoundError`, built by
+/// `ndexpr._missing`), then evaluated as [`evaluate`] does. Returns `NotImplemented` when a
+/// value or `out` is a Dask collection, for the Python layer to take over.
+#[pyfunction]
+#[pyo3(signature = (ex, local_dict, global_dict, out=None, order="K", casting="same_kind"))]
+fn evaluate_dicts<'py>(
+    py: Python<'py>,
+    ex: &Bound<'py, PyAny>,
+    local_dict: &Bound<'py, PyAny>,
+    global_dict: &Bound<'py, PyAny>,
+    out: Option<Bound<'py, PyAny>>,
+    order: &str,
+    casting: &str,
+) -> PyResult<Bound<'py, PyAny>> {
+    let Ok(ex_str) = ex.cast::<PyString>() else {
+        return Err(PyValueError::new_err("must specify expression as a string"));
+    };
+    let source = ex_str.to_cow()?;
+    let names = call_names(py, &source)?;
+    let mut values = Vec::with_capacity(names.len());
+    for (name, _, start, end) in names.iter() {
+        let name = name.bind(py);
+        let value = match lookup(local_dict, name)? {
+            Some(v) => v,
+            None => match lookup(global_dict, name)? {
+                Some(v) => v,
+                None => {
+                    let dicts = PyTuple::new(py, [local_dict, global_dict])?;
+                    let err = missing_variable_error(py)?.call1((ex, name, *start, *end, dicts))?;
+                    return Err(PyErr::from_value(err));
+                }
+            },
+        };
+        if maybe_dask(&value)? {
+            return Ok(py.NotImplemented().into_bound(py));
+        }
+        values.push(value);
+    }
+    if let Some(o) = &out {
+        if !o.is_none() && maybe_dask(o)? {
+            return Ok(py.NotImplemented().into_bound(py));
+        }
+    }
+    let mut ops = Operands::empty();
+    for ((_, name, _, _), value) in names.iter().zip(values) {
+        ops.add(py, name, value)?;
+    }
+    let expr = call_compiled(py, &source, &ops.vars)?;
+    run(
+        py,
+        &expr,
+        &ops,
+        out.filter(|o| !o.is_none()),
+        order,
+        casting,
+    )
+}
+
 /// The variables `ex` reads, in order of first use, each as `(name, start, end)` with the
 /// character offsets of its first occurrence. Raises `SyntaxError` for a malformed expression.
 #[pyfunction]
@@ -903,6 +1152,7 @@ fn _ndexpr(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Compiled>()?;
     m.add_function(wrap_pyfunction!(compile, m)?)?;
     m.add_function(wrap_pyfunction!(evaluate, m)?)?;
+    m.add_function(wrap_pyfunction!(evaluate_dicts, m)?)?;
     m.add_function(wrap_pyfunction!(variable_names, m)?)?;
     m.add_function(wrap_pyfunction!(reductions, m)?)?;
     m.add_function(wrap_pyfunction!(reduction_dtypes, m)?)?;
