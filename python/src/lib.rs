@@ -18,6 +18,7 @@ use numpy::{npyffi, PyArray, PyArrayDescr, PyArrayDescrMethods, PyUntypedArray};
 use pyo3::exceptions::{
     PyKeyError, PyOverflowError, PyRuntimeError, PySyntaxError, PyTypeError, PyValueError,
 };
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyComplex, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
@@ -353,8 +354,6 @@ struct Operands<'py> {
     /// Arrays NumPy made for us (converted copies, `np.asarray` of lists and scalars): the views
     /// in `vars` point into them.
     _keep: Vec<Bound<'py, PyAny>>,
-    /// Data pointer, shape and dtype of each array operand, to find outputs that alias one.
-    arrays: Vec<(String, Vec<usize>)>,
 }
 
 fn unsupported(name: &str, what: &str) -> PyErr {
@@ -383,7 +382,6 @@ impl<'py> Operands<'py> {
         Operands {
             vars: Vars::new(),
             _keep: Vec::new(),
-            arrays: Vec::new(),
         }
     }
 
@@ -473,7 +471,6 @@ impl<'py> Operands<'py> {
             // in `self`, which outlives every use of the view.
             Var::Array(unsafe { array_ref(dt, &l) })
         };
-        self.arrays.push((name.to_string(), l.shape.clone()));
         self.vars.insert(name, var);
         self._keep.push(keep);
     }
@@ -564,11 +561,23 @@ fn run<'py>(
     let rdt = expr.dtype();
     let vars = &ops.vars;
     let Some(out) = out else {
+        if order == 'K' || order == 'A' {
+            if let Ok((shape, fortran)) = expr.result_layout(vars) {
+                if shape.iter().product::<usize>() * rdt.size() <= SMALL_NEW_OUTPUT {
+                    let fresh = new_array(py, rdt, &shape, fortran);
+                    eval_into_array(py, expr, vars, &fresh, rdt)?;
+                    return Ok(fresh);
+                }
+            }
+            // Errors (a missing variable, shapes) are reported by `eval` below.
+        }
         if order == 'C' || order == 'F' {
-            let shapes: Vec<(&str, &[usize])> = ops
-                .arrays
+            let shapes: Vec<(&str, &[usize])> = vars
                 .iter()
-                .map(|(n, s)| (n.as_str(), s.as_slice()))
+                .filter_map(|(n, v)| match v {
+                    Var::Array(a) => Some((n, a.shape())),
+                    _ => None,
+                })
                 .collect();
             // A shape error is left to the evaluation, which reports it with the expression.
             if let Ok(shape) = broadcast_shapes(&shapes) {
@@ -649,6 +658,20 @@ fn run<'py>(
         Some(&[("casting", "unsafe")].into_py_dict(py)?),
     )?;
     Ok(out)
+}
+
+/// New outputs up to this size are NumPy arrays evaluated into (`Expr::eval_into`), not arrays
+/// ndexpr allocates and hands over: that saved the `PySliceContainer` owner object and a
+/// Rust-side allocation per call (~0.2 us of ~3 us at 1,000 f64). Larger ones keep `eval`, which
+/// asks for huge pages and writes fresh pages with plain stores (see `run_new` in the library).
+const SMALL_NEW_OUTPUT: usize = 1 << 20;
+
+/// An uninitialised NumPy array of `dt` (C or Fortran order), to be written in full by an
+/// evaluation before anyone sees it.
+fn new_array<'py>(py: Python<'py>, dt: DType, shape: &[usize], fortran: bool) -> Bound<'py, PyAny> {
+    // SAFETY: the elements are uninitialised; the caller evaluates into every one of them before
+    // returning the array (and drops it unseen on error).
+    by_dtype!(dt, T => unsafe { PyArray::<T, IxDyn>::new(py, IxDyn(shape), fortran) }.into_any())
 }
 
 /// Evaluates into `fresh`, a new well-formed array of dtype `dt` allocated by NumPy.
@@ -807,16 +830,41 @@ fn sig_key(vars: &Vars<'_>) -> SigKey {
         .collect()
 }
 
-/// What repeated calls of one expression string reuse: its variables (interned Python strings,
-/// so that dictionary lookups compare pointers, with the character span of each first use, for
-/// the missing-variable message) and its compilations by [`SigKey`], most recent last.
 /// A variable as a Python string and a Rust one, with the span of its first use.
 type CallName = (Py<PyString>, Box<str>, usize, usize);
 
+/// What repeated calls of one expression string reuse: its variables (interned Python strings,
+/// so that dictionary lookups compare pointers, with the character span of each first use, for
+/// the missing-variable message) and its compilations by [`SigKey`], most recent last.
 struct CallEntry {
-    names: std::sync::Arc<[CallName]>,
-    compiled: Vec<(SigKey, Expr)>,
-    used: u64,
+    /// The string object first seen: the entry is also found by its address, which no other
+    /// object can take while this reference keeps it alive.
+    ex: Py<PyString>,
+    source: Box<str>,
+    names: Box<[CallName]>,
+    compiled: Mutex<Vec<(SigKey, Expr)>>,
+    used: std::sync::atomic::AtomicU64,
+}
+
+impl CallEntry {
+    /// The compilation for `vars` (bound in the order of `names`), made on first need.
+    fn compiled(&self, py: Python<'_>, vars: &Vars<'_>) -> PyResult<Expr> {
+        let key = sig_key(vars);
+        let lock = || self.compiled.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, expr)) = lock().iter().rev().find(|(k, _)| *k == key) {
+            return Ok(expr.clone());
+        }
+        let sig = vars.signature();
+        let expr = py
+            .detach(|| compile_cached(&self.source, sig))
+            .map_err(|e| py_err(&e))?;
+        let mut compiled = lock();
+        if compiled.len() >= VARIANTS {
+            compiled.remove(0);
+        }
+        compiled.push((key, expr.clone()));
+        Ok(expr)
+    }
 }
 
 /// Compilations kept per expression: a handful of dtype combinations (a Python number variable
@@ -841,13 +889,23 @@ impl std::hash::Hasher for FxHasher {
         }
     }
 
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (self.0.rotate_left(5) ^ n as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
     fn finish(&self) -> u64 {
         self.0
     }
 }
 
+type Fx = std::hash::BuildHasherDefault<FxHasher>;
+
 struct Calls {
-    map: HashMap<Box<str>, CallEntry, std::hash::BuildHasherDefault<FxHasher>>,
+    by_source: HashMap<Box<str>, std::sync::Arc<CallEntry>, Fx>,
+    /// The same entries by the address of their `ex` object: a string constant in the caller's
+    /// code is the same object every call, found without reading its characters (under the
+    /// abi3 API of Python 3.9 that is a UTF-8 copy).
+    by_object: HashMap<usize, std::sync::Arc<CallEntry>, Fx>,
     tick: u64,
 }
 
@@ -857,82 +915,67 @@ static CALLS: Mutex<Option<Calls>> = Mutex::new(None);
 fn with_calls<R>(f: impl FnOnce(&mut Calls) -> R) -> R {
     let mut guard = CALLS.lock().unwrap_or_else(|e| e.into_inner());
     f(guard.get_or_insert_with(|| Calls {
-        map: HashMap::default(),
+        by_source: HashMap::default(),
+        by_object: HashMap::default(),
         tick: 0,
     }))
 }
 
-/// The variables of `ex` (parsed on first sight, a `SyntaxError` if malformed).
-fn call_names(py: Python<'_>, ex: &str) -> PyResult<std::sync::Arc<[CallName]>> {
+/// The entry of `ex` (parsed on first sight, a `SyntaxError` if malformed).
+fn call_entry(py: Python<'_>, ex: &Bound<'_, PyString>) -> PyResult<std::sync::Arc<CallEntry>> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let address = ex.as_ptr() as usize;
     let hit = with_calls(|c| {
         c.tick += 1;
-        let tick = c.tick;
-        c.map.get_mut(ex).map(|e| {
-            e.used = tick;
-            e.names.clone()
-        })
+        let e = c.by_object.get(&address)?.clone();
+        e.used.store(c.tick, Relaxed);
+        Some(e)
     });
-    if let Some(names) = hit {
-        return Ok(names);
+    if let Some(e) = hit {
+        return Ok(e);
     }
-    let names: std::sync::Arc<[CallName]> = variable_names(py, ex)?
+    let source = ex.to_cow()?;
+    let hit = with_calls(|c| {
+        let e = c.by_source.get(&*source)?.clone();
+        e.used.store(c.tick, Relaxed);
+        Some(e)
+    });
+    if let Some(e) = hit {
+        return Ok(e);
+    }
+    let names: Box<[CallName]> = variable_names(py, &source)?
         .into_iter()
         .map(|(n, s, e)| (PyString::intern(py, &n).unbind(), n.into(), s, e))
         .collect();
+    let entry = std::sync::Arc::new(CallEntry {
+        ex: ex.clone().unbind(),
+        source: (*source).into(),
+        names,
+        compiled: Mutex::new(Vec::new()),
+        used: Default::default(),
+    });
     let evicted = with_calls(|c| {
         let mut evicted = None;
-        if c.map.len() >= CACHE_CAPACITY {
-            if let Some(oldest) = c
-                .map
+        if c.by_source.len() >= CACHE_CAPACITY {
+            let oldest = c
+                .by_source
                 .iter()
-                .min_by_key(|(_, e)| e.used)
-                .map(|(k, _)| k.clone())
-            {
-                evicted = c.map.remove(&oldest);
+                .min_by_key(|(_, e)| e.used.load(Relaxed))
+                .map(|(k, _)| k.clone());
+            if let Some(old) = oldest.and_then(|k| c.by_source.remove(&k)) {
+                c.by_object.remove(&(old.ex.as_ptr() as usize));
+                evicted = Some(old);
             }
         }
         c.tick += 1;
-        let entry = CallEntry {
-            names: names.clone(),
-            compiled: Vec::new(),
-            used: c.tick,
-        };
-        c.map.insert(ex.into(), entry);
+        entry.used.store(c.tick, Relaxed);
+        c.by_source.insert(entry.source.clone(), entry.clone());
+        c.by_object.insert(address, entry.clone());
         evicted
     });
-    // Dropped outside the lock: releasing Python references may run arbitrary code.
+    // Released outside the lock: dropping Python references may run arbitrary code.
     drop(evicted);
-    Ok(names)
-}
-
-/// `ex` compiled for `vars` (in `ex`'s variable order), from its entry when seen before.
-fn call_compiled(py: Python<'_>, ex: &str, vars: &Vars<'_>) -> PyResult<Expr> {
-    let key = sig_key(vars);
-    let hit = with_calls(|c| {
-        c.map.get(ex).and_then(|e| {
-            e.compiled
-                .iter()
-                .rev()
-                .find(|(k, _)| *k == key)
-                .map(|(_, x)| x.clone())
-        })
-    });
-    if let Some(expr) = hit {
-        return Ok(expr);
-    }
-    let sig = vars.signature();
-    let expr = py
-        .detach(|| compile_cached(ex, sig))
-        .map_err(|e| py_err(&e))?;
-    with_calls(|c| {
-        if let Some(e) = c.map.get_mut(ex) {
-            if e.compiled.len() >= VARIANTS {
-                e.compiled.remove(0);
-            }
-            e.compiled.push((key, expr.clone()));
-        }
-    });
-    Ok(expr)
+    Ok(entry)
 }
 
 /// `d[name]`, or `None` when `d` has no such key (other errors propagate, as `d[name]` would).
@@ -977,23 +1020,22 @@ fn missing_variable_error(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
 /// `ndexpr._missing`), then evaluated as [`evaluate`] does. Returns `NotImplemented` when a
 /// value or `out` is a Dask collection, for the Python layer to take over.
 #[pyfunction]
-#[pyo3(signature = (ex, local_dict, global_dict, out=None, order="K", casting="same_kind"))]
+#[pyo3(signature = (ex, local_dict, global_dict, out, order, casting))]
 fn evaluate_dicts<'py>(
     py: Python<'py>,
     ex: &Bound<'py, PyAny>,
     local_dict: &Bound<'py, PyAny>,
     global_dict: &Bound<'py, PyAny>,
     out: Option<Bound<'py, PyAny>>,
-    order: &str,
-    casting: &str,
+    order: &Bound<'py, PyAny>,
+    casting: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let Ok(ex_str) = ex.cast::<PyString>() else {
         return Err(PyValueError::new_err("must specify expression as a string"));
     };
-    let source = ex_str.to_cow()?;
-    let names = call_names(py, &source)?;
-    let mut values = Vec::with_capacity(names.len());
-    for (name, _, start, end) in names.iter() {
+    let entry = call_entry(py, ex_str)?;
+    let mut values = Vec::with_capacity(entry.names.len());
+    for (name, _, start, end) in entry.names.iter() {
         let name = name.bind(py);
         let value = match lookup(local_dict, name)? {
             Some(v) => v,
@@ -1017,18 +1059,33 @@ fn evaluate_dicts<'py>(
         }
     }
     let mut ops = Operands::empty();
-    for ((_, name, _, _), value) in names.iter().zip(values) {
+    for ((_, name, _, _), value) in entry.names.iter().zip(values) {
         ops.add(py, name, value)?;
     }
-    let expr = call_compiled(py, &source, &ops.vars)?;
+    let expr = entry.compiled(py, &ops.vars)?;
+    let order = common_str(order, intern!(py, "K"), "K")?;
+    let casting = common_str(casting, intern!(py, "same_kind"), "same_kind")?;
     run(
         py,
         &expr,
         &ops,
         out.filter(|o| !o.is_none()),
-        order,
-        casting,
+        &order,
+        &casting,
     )
+}
+
+/// `s` as a Rust string, without copying when it is the interned `common` (the defaults that
+/// Python code passes as constants).
+fn common_str<'a>(
+    s: &'a Bound<'_, PyAny>,
+    common: &Bound<'_, PyString>,
+    text: &'static str,
+) -> PyResult<std::borrow::Cow<'a, str>> {
+    if s.is(common) {
+        return Ok(std::borrow::Cow::Borrowed(text));
+    }
+    s.extract::<std::borrow::Cow<'a, str>>()
 }
 
 /// The variables `ex` reads, in order of first use, each as `(name, start, end)` with the

@@ -1105,6 +1105,53 @@ impl Expr {
             .map_err(|e| e.with_source(self.source()))
     }
 
+    /// The shape of the array [`Expr::eval`] returns for `vars`, and whether it is in Fortran
+    /// order (every array input Fortran-contiguous and one not C-contiguous; reductions are C):
+    /// a caller that allocates its own arrays (the Python binding's NumPy arrays) makes the same
+    /// one and evaluates into it with [`Expr::eval_into`]. Errors as `eval` would report them.
+    ///
+    /// ```
+    /// use ndarray::{Array2, ShapeBuilder};
+    /// use ndexpr::{Expr, Vars};
+    ///
+    /// let a = Array2::<f64>::zeros((3, 4).f());
+    /// let vars = Vars::new().with("a", &a);
+    /// let expr = Expr::compile("2*a + sum(a)", &vars.signature()).unwrap();
+    /// assert_eq!(expr.result_layout(&vars).unwrap(), (vec![3, 4], true));
+    /// ```
+    pub fn result_layout(&self, vars: &Vars<'_>) -> Result<(Vec<usize>, bool)> {
+        let program = self.program();
+        let mut named: Vec<(&str, &[usize])> = Vec::with_capacity(program.inputs.len());
+        let mut fortran_all = !program.inputs.is_empty();
+        let mut fortran_any = false;
+        for spec in &program.inputs {
+            let Some(var) = vars.get(&spec.name) else {
+                return Err(Error::new(
+                    ErrorKind::UnknownVariable,
+                    format!("variable `{}` was not given a value", spec.name),
+                )
+                .with_source(self.source()));
+            };
+            match var {
+                Var::Array(a) => {
+                    fortran_all &= a.is_f_contiguous();
+                    fortran_any |= a.is_fortran();
+                    named.push((&spec.name, a.shape()));
+                }
+                Var::Scalar(_) => named.push((&spec.name, &[])),
+                Var::Literal(_) => return Err(literal_for_operand(&spec.name)),
+            }
+        }
+        let shape = broadcast_shapes(&named).map_err(|e| e.with_source(self.source()))?;
+        match &program.reduce {
+            None => Ok((shape, fortran_all && fortran_any)),
+            Some(spec) => Ok((
+                reduce::result_shape(spec, &shape).map_err(|e| e.with_source(self.source()))?,
+                false,
+            )),
+        }
+    }
+
     /// Evaluates into `out` (`&mut array` or a mutable view of the result's dtype and shape;
     /// any strides). An output sharing memory with an input (other than being exactly that
     /// input) is handled through a temporary. On error `out` is untouched.
