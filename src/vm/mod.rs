@@ -543,8 +543,7 @@ struct Bound {
 
 fn slot_of(s: &Scalar) -> Slot {
     let mut slot = Slot::default();
-    let bytes = s.to_ne_bytes();
-    slot.0[..bytes.len()].copy_from_slice(&bytes);
+    s.write_ne_bytes(&mut slot.0);
     slot
 }
 
@@ -896,8 +895,10 @@ pub fn eval_program_into(
             }
             return reduce::execute(program, &mut bound, &raw, opts);
         }
-        let fits = broadcast_shapes(&[("out", &out_shape), ("expr", &bound.shape)])
-            .is_ok_and(|s| s == out_shape);
+        // (The equal-shapes test first: it is the common case, and allocates nothing.)
+        let fits = out_shape == bound.shape
+            || broadcast_shapes(&[("out", &out_shape), ("expr", &bound.shape)])
+                .is_ok_and(|s| s == out_shape);
         if !fits {
             return Err(Error::new(
                 ErrorKind::Shape,
@@ -953,7 +954,11 @@ fn partially_overlaps(out: &RawArray, bound: &Bound) -> bool {
     else {
         return false;
     };
-    let out_strides = broadcast_strides(&out.shape, &out.byte_strides(), &bound.shape);
+    // Only needed (and computed) when an input's range meets the output's.
+    let out_strides = std::cell::OnceCell::<Vec<isize>>::new();
+    let out_strides = || {
+        out_strides.get_or_init(|| broadcast_strides(&out.shape, &out.byte_strides(), &bound.shape))
+    };
     bound.inputs.iter().any(|input| {
         let Some((lo, hi)) = byte_range(
             input.ptr as usize,
@@ -968,7 +973,8 @@ fn partially_overlaps(out: &RawArray, bound: &Bound) -> bool {
         }
         let same = input.ptr == out.ptr
             && input.size == out.size
-            && broadcast_strides(&input.shape, &input.byte_strides(), &bound.shape) == out_strides;
+            && broadcast_strides(&input.shape, &input.byte_strides(), &bound.shape)
+                == *out_strides();
         !same
     })
 }
