@@ -243,14 +243,22 @@ impl Scalar {
     /// The value's bytes in native order, as an element of its dtype is stored in an array
     /// (bool as one byte 0 or 1).
     pub fn to_ne_bytes(&self) -> Vec<u8> {
-        fn raw<T: Copy>(v: &T) -> Vec<u8> {
-            // SAFETY: every payload type is plain old data without padding.
-            unsafe {
-                std::slice::from_raw_parts(v as *const T as *const u8, std::mem::size_of::<T>())
-            }
-            .to_vec()
+        let mut bytes = [0u8; 16];
+        let n = self.write_ne_bytes(&mut bytes);
+        bytes[..n].to_vec()
+    }
+
+    /// Writes the value's native-endian bytes to the start of `dst` (16 bytes hold any dtype)
+    /// and returns how many: [`Scalar::to_ne_bytes`] without allocating, for the VM's slots.
+    pub fn write_ne_bytes(&self, dst: &mut [u8; 16]) -> usize {
+        fn raw<T: Copy>(v: &T, dst: &mut [u8; 16]) -> usize {
+            let n = std::mem::size_of::<T>();
+            // SAFETY: every payload type is plain old data without padding, of at most 16 bytes.
+            let src = unsafe { std::slice::from_raw_parts(v as *const T as *const u8, n) };
+            dst[..n].copy_from_slice(src);
+            n
         }
-        with_scalar!(self, v => raw(v))
+        with_scalar!(self, v => raw(v, dst))
     }
 
     /// Bit-exact equality (distinguishes -0.0 from 0.0, equates identical NaNs): what constant

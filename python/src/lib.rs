@@ -18,11 +18,18 @@ use numpy::{npyffi, PyArray, PyArrayDescr, PyArrayDescrMethods, PyUntypedArray};
 use pyo3::exceptions::{
     PyKeyError, PyOverflowError, PyRuntimeError, PySyntaxError, PyTypeError, PyValueError,
 };
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyComplex, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
+use pyo3::types::{PyBool, PyComplex, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
 use std::collections::HashMap;
 use std::sync::Mutex;
+
+/// The extension's Rust allocations go through mimalloc: an evaluation at 1,000 elements makes
+/// some fifty small allocations (views, plans, block buffers), and glibc's malloc/free were
+/// ~40% of its instructions (callgrind, `2*a+48`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 // ---------------------------------------------------------------------------------------------
 // Errors
@@ -353,8 +360,6 @@ struct Operands<'py> {
     /// Arrays NumPy made for us (converted copies, `np.asarray` of lists and scalars): the views
     /// in `vars` point into them.
     _keep: Vec<Bound<'py, PyAny>>,
-    /// Data pointer, shape and dtype of each array operand, to find outputs that alias one.
-    arrays: Vec<(String, Vec<usize>)>,
 }
 
 fn unsupported(name: &str, what: &str) -> PyErr {
@@ -379,6 +384,13 @@ fn native_copy<'py>(a: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
 }
 
 impl<'py> Operands<'py> {
+    fn empty() -> Self {
+        Operands {
+            vars: Vars::new(),
+            _keep: Vec::new(),
+        }
+    }
+
     fn new(
         py: Python<'py>,
         names: &Bound<'py, PyList>,
@@ -387,11 +399,7 @@ impl<'py> Operands<'py> {
         if names.len() != values.len() {
             return Err(PyValueError::new_err("names and values differ in length"));
         }
-        let mut ops = Operands {
-            vars: Vars::new(),
-            _keep: Vec::new(),
-            arrays: Vec::new(),
-        };
+        let mut ops = Operands::empty();
         for (name, value) in names.iter().zip(values.iter()) {
             let name: String = name.extract()?;
             ops.add(py, &name, value)?;
@@ -469,7 +477,6 @@ impl<'py> Operands<'py> {
             // in `self`, which outlives every use of the view.
             Var::Array(unsafe { array_ref(dt, &l) })
         };
-        self.arrays.push((name.to_string(), l.shape.clone()));
         self.vars.insert(name, var);
         self._keep.push(keep);
     }
@@ -560,11 +567,23 @@ fn run<'py>(
     let rdt = expr.dtype();
     let vars = &ops.vars;
     let Some(out) = out else {
+        if order == 'K' || order == 'A' {
+            if let Ok((shape, fortran)) = expr.result_layout(vars) {
+                if shape.iter().product::<usize>() * rdt.size() <= SMALL_NEW_OUTPUT {
+                    let fresh = new_array(py, rdt, &shape, fortran);
+                    eval_into_array(py, expr, vars, &fresh, rdt)?;
+                    return Ok(fresh);
+                }
+            }
+            // Errors (a missing variable, shapes) are reported by `eval` below.
+        }
         if order == 'C' || order == 'F' {
-            let shapes: Vec<(&str, &[usize])> = ops
-                .arrays
+            let shapes: Vec<(&str, &[usize])> = vars
                 .iter()
-                .map(|(n, s)| (n.as_str(), s.as_slice()))
+                .filter_map(|(n, v)| match v {
+                    Var::Array(a) => Some((n, a.shape())),
+                    _ => None,
+                })
                 .collect();
             // A shape error is left to the evaluation, which reports it with the expression.
             if let Ok(shape) = broadcast_shapes(&shapes) {
@@ -645,6 +664,20 @@ fn run<'py>(
         Some(&[("casting", "unsafe")].into_py_dict(py)?),
     )?;
     Ok(out)
+}
+
+/// New outputs up to this size are NumPy arrays evaluated into (`Expr::eval_into`), not arrays
+/// ndexpr allocates and hands over: that saved the `PySliceContainer` owner object and a
+/// Rust-side allocation per call (~0.2 us of ~3 us at 1,000 f64). Larger ones keep `eval`, which
+/// asks for huge pages and writes fresh pages with plain stores (see `run_new` in the library).
+const SMALL_NEW_OUTPUT: usize = 1 << 20;
+
+/// An uninitialised NumPy array of `dt` (C or Fortran order), to be written in full by an
+/// evaluation before anyone sees it.
+fn new_array<'py>(py: Python<'py>, dt: DType, shape: &[usize], fortran: bool) -> Bound<'py, PyAny> {
+    // SAFETY: the elements are uninitialised; the caller evaluates into every one of them before
+    // returning the array (and drops it unseen on error).
+    by_dtype!(dt, T => unsafe { PyArray::<T, IxDyn>::new(py, IxDyn(shape), fortran) }.into_any())
 }
 
 /// Evaluates into `fresh`, a new well-formed array of dtype `dt` allocated by NumPy.
@@ -782,6 +815,285 @@ fn evaluate<'py>(
     run(py, &expr, &ops, out, order, casting)
 }
 
+// ---------------------------------------------------------------------------------------------
+// The numexpr-style call: names looked up in the caller's dictionaries
+
+/// The parts of a compilation's signature that vary between calls of one expression: for each
+/// variable (in the expression's order), whether it is an array, a NumPy scalar or a Python
+/// value, its dtype, and a Python value's exact bits.
+type SigKey = Vec<(u8, u8, u128, u64)>;
+
+fn sig_key(vars: &Vars<'_>) -> SigKey {
+    vars.iter()
+        .map(|(_, v)| match v {
+            Var::Array(a) => (0, a.dtype() as u8, 0, 0),
+            Var::Scalar(s) => (1, s.dtype() as u8, 0, 0),
+            Var::Literal(PyValue::Int(i)) => (2, 0, *i as u128, 0),
+            Var::Literal(PyValue::Float(x)) => (2, 1, x.to_bits() as u128, 0),
+            Var::Literal(PyValue::Complex(z)) => (2, 2, z.re.to_bits() as u128, z.im.to_bits()),
+            Var::Literal(PyValue::Bool(b)) => (2, 3, *b as u128, 0),
+        })
+        .collect()
+}
+
+/// A variable as a Python string and a Rust one, with the span of its first use.
+type CallName = (Py<PyString>, Box<str>, usize, usize);
+
+/// What repeated calls of one expression string reuse: its variables (interned Python strings,
+/// so that dictionary lookups compare pointers, with the character span of each first use, for
+/// the missing-variable message) and its compilations by [`SigKey`], most recent last.
+struct CallEntry {
+    /// The string object first seen: the entry is also found by its address, which no other
+    /// object can take while this reference keeps it alive.
+    ex: Py<PyString>,
+    source: Box<str>,
+    names: Box<[CallName]>,
+    compiled: Mutex<Vec<(SigKey, Expr)>>,
+    used: std::sync::atomic::AtomicU64,
+}
+
+impl CallEntry {
+    /// The compilation for `vars` (bound in the order of `names`), made on first need.
+    fn compiled(&self, py: Python<'_>, vars: &Vars<'_>) -> PyResult<Expr> {
+        let key = sig_key(vars);
+        let lock = || self.compiled.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, expr)) = lock().iter().rev().find(|(k, _)| *k == key) {
+            return Ok(expr.clone());
+        }
+        let sig = vars.signature();
+        let expr = py
+            .detach(|| compile_cached(&self.source, sig))
+            .map_err(|e| py_err(&e))?;
+        let mut compiled = lock();
+        if compiled.len() >= VARIANTS {
+            compiled.remove(0);
+        }
+        compiled.push((key, expr.clone()));
+        Ok(expr)
+    }
+}
+
+/// Compilations kept per expression: a handful of dtype combinations (a Python number variable
+/// that changes every call is compiled in as a literal, so it would churn through them).
+const VARIANTS: usize = 8;
+
+/// FxHash (rustc's hasher) for the expression strings keying [`CALLS`]: one multiply per 8
+/// bytes, where SipHash cost ~0.1 us per call on short expressions (perf, `2*a+48`).
+#[derive(Default)]
+struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes(c.try_into().unwrap_or_default());
+            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(K);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (self.0.rotate_left(5) ^ n as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type Fx = std::hash::BuildHasherDefault<FxHasher>;
+
+struct Calls {
+    by_source: HashMap<Box<str>, std::sync::Arc<CallEntry>, Fx>,
+    /// The same entries by the address of their `ex` object: a string constant in the caller's
+    /// code is the same object every call, found without reading its characters (under the
+    /// abi3 API of Python 3.9 that is a UTF-8 copy).
+    by_object: HashMap<usize, std::sync::Arc<CallEntry>, Fx>,
+    tick: u64,
+}
+
+/// Per expression string, what [`evaluate_dicts`] reuses. Every access holds the GIL too.
+static CALLS: Mutex<Option<Calls>> = Mutex::new(None);
+
+fn with_calls<R>(f: impl FnOnce(&mut Calls) -> R) -> R {
+    let mut guard = CALLS.lock().unwrap_or_else(|e| e.into_inner());
+    f(guard.get_or_insert_with(|| Calls {
+        by_source: HashMap::default(),
+        by_object: HashMap::default(),
+        tick: 0,
+    }))
+}
+
+/// The entry of `ex` (parsed on first sight, a `SyntaxError` if malformed).
+fn call_entry(py: Python<'_>, ex: &Bound<'_, PyString>) -> PyResult<std::sync::Arc<CallEntry>> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let address = ex.as_ptr() as usize;
+    let hit = with_calls(|c| {
+        c.tick += 1;
+        let e = c.by_object.get(&address)?.clone();
+        e.used.store(c.tick, Relaxed);
+        Some(e)
+    });
+    if let Some(e) = hit {
+        return Ok(e);
+    }
+    let source = ex.to_cow()?;
+    let hit = with_calls(|c| {
+        let e = c.by_source.get(&*source)?.clone();
+        e.used.store(c.tick, Relaxed);
+        Some(e)
+    });
+    if let Some(e) = hit {
+        return Ok(e);
+    }
+    let names: Box<[CallName]> = variable_names(py, &source)?
+        .into_iter()
+        .map(|(n, s, e)| (PyString::intern(py, &n).unbind(), n.into(), s, e))
+        .collect();
+    let entry = std::sync::Arc::new(CallEntry {
+        ex: ex.clone().unbind(),
+        source: (*source).into(),
+        names,
+        compiled: Mutex::new(Vec::new()),
+        used: Default::default(),
+    });
+    let evicted = with_calls(|c| {
+        let mut evicted = None;
+        if c.by_source.len() >= CACHE_CAPACITY {
+            let oldest = c
+                .by_source
+                .iter()
+                .min_by_key(|(_, e)| e.used.load(Relaxed))
+                .map(|(k, _)| k.clone());
+            if let Some(old) = oldest.and_then(|k| c.by_source.remove(&k)) {
+                c.by_object.remove(&(old.ex.as_ptr() as usize));
+                evicted = Some(old);
+            }
+        }
+        c.tick += 1;
+        entry.used.store(c.tick, Relaxed);
+        c.by_source.insert(entry.source.clone(), entry.clone());
+        c.by_object.insert(address, entry.clone());
+        evicted
+    });
+    // Released outside the lock: dropping Python references may run arbitrary code.
+    drop(evicted);
+    Ok(entry)
+}
+
+/// `d[name]`, or `None` when `d` has no such key (other errors propagate, as `d[name]` would).
+fn lookup<'py>(
+    d: &Bound<'py, PyAny>,
+    name: &Bound<'py, PyString>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    if let Ok(dict) = d.cast_exact::<PyDict>() {
+        return dict.get_item(name);
+    }
+    match d.get_item(name) {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.is_instance_of::<PyKeyError>(d.py()) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether `value` may be a Dask collection (its type comes from a `dask` module): the Python
+/// layer then builds a graph instead. NumPy arrays and Python numbers are answered without
+/// asking the type.
+fn maybe_dask(value: &Bound<'_, PyAny>) -> PyResult<bool> {
+    if value.is_exact_instance_of::<PyFloat>()
+        || value.is_exact_instance_of::<PyInt>()
+        || value.is_exact_instance_of::<PyBool>()
+        || value.is_exact_instance_of::<PyComplex>()
+        || value.cast_exact::<PyUntypedArray>().is_ok()
+    {
+        return Ok(false);
+    }
+    let module = value.get_type().module()?;
+    let module = module.to_cow()?;
+    Ok(module == "dask" || module.starts_with("dask."))
+}
+
+fn missing_variable_error(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    static MISSING: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    MISSING.import(py, "ndexpr", "_missing")
+}
+
+/// numexpr's `evaluate` once the dictionaries are known: each variable of `ex` is looked up in
+/// `local_dict`, then `global_dict` (a missing one is `VariableNotFoundError`, built by
+/// `ndexpr._missing`), then evaluated as [`evaluate`] does. Returns `NotImplemented` when a
+/// value or `out` is a Dask collection, for the Python layer to take over.
+#[pyfunction]
+#[pyo3(signature = (ex, local_dict, global_dict, out, order, casting))]
+fn evaluate_dicts<'py>(
+    py: Python<'py>,
+    ex: &Bound<'py, PyAny>,
+    local_dict: &Bound<'py, PyAny>,
+    global_dict: &Bound<'py, PyAny>,
+    out: Option<Bound<'py, PyAny>>,
+    order: &Bound<'py, PyAny>,
+    casting: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let Ok(ex_str) = ex.cast::<PyString>() else {
+        return Err(PyValueError::new_err("must specify expression as a string"));
+    };
+    let entry = call_entry(py, ex_str)?;
+    let mut values = Vec::with_capacity(entry.names.len());
+    for (name, _, start, end) in entry.names.iter() {
+        let name = name.bind(py);
+        let value = match lookup(local_dict, name)? {
+            Some(v) => v,
+            None => match lookup(global_dict, name)? {
+                Some(v) => v,
+                None => {
+                    let dicts = PyTuple::new(py, [local_dict, global_dict])?;
+                    let err = missing_variable_error(py)?.call1((ex, name, *start, *end, dicts))?;
+                    return Err(PyErr::from_value(err));
+                }
+            },
+        };
+        if maybe_dask(&value)? {
+            return Ok(py.NotImplemented().into_bound(py));
+        }
+        values.push(value);
+    }
+    if let Some(o) = &out {
+        if !o.is_none() && maybe_dask(o)? {
+            return Ok(py.NotImplemented().into_bound(py));
+        }
+    }
+    let mut ops = Operands::empty();
+    for ((_, name, _, _), value) in entry.names.iter().zip(values) {
+        ops.add(py, name, value)?;
+    }
+    let expr = entry.compiled(py, &ops.vars)?;
+    let order = common_str(order, intern!(py, "K"), "K")?;
+    let casting = common_str(casting, intern!(py, "same_kind"), "same_kind")?;
+    run(
+        py,
+        &expr,
+        &ops,
+        out.filter(|o| !o.is_none()),
+        &order,
+        &casting,
+    )
+}
+
+/// `s` as a Rust string, without copying when it is the interned `common` (the defaults that
+/// Python code passes as constants).
+fn common_str<'a>(
+    s: &'a Bound<'_, PyAny>,
+    common: &Bound<'_, PyString>,
+    text: &'static str,
+) -> PyResult<std::borrow::Cow<'a, str>> {
+    if s.is(common) {
+        return Ok(std::borrow::Cow::Borrowed(text));
+    }
+    s.extract::<std::borrow::Cow<'a, str>>()
+}
+
 /// The variables `ex` reads, in order of first use, each as `(name, start, end)` with the
 /// character offsets of its first occurrence. Raises `SyntaxError` for a malformed expression.
 #[pyfunction]
@@ -903,6 +1215,7 @@ fn _ndexpr(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Compiled>()?;
     m.add_function(wrap_pyfunction!(compile, m)?)?;
     m.add_function(wrap_pyfunction!(evaluate, m)?)?;
+    m.add_function(wrap_pyfunction!(evaluate_dicts, m)?)?;
     m.add_function(wrap_pyfunction!(variable_names, m)?)?;
     m.add_function(wrap_pyfunction!(reductions, m)?)?;
     m.add_function(wrap_pyfunction!(reduction_dtypes, m)?)?;

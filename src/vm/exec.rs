@@ -498,13 +498,102 @@ unsafe fn scatter(dst: *mut u8, stride: isize, src: *const u8, n: usize, size: u
     }
 }
 
-/// Per-thread block buffers: registers and gather buffers, allocated once per run and thread.
-struct Scratch {
-    _regs: Vec<Vec<MaybeUninit<Chunk>>>,
-    _gathers: Vec<Option<Vec<MaybeUninit<Chunk>>>>,
+/// Per-thread block buffers: registers and gather buffers, carved from one arena per run and
+/// thread.
+#[derive(Default)]
+struct Buffers {
+    arena: Vec<MaybeUninit<Chunk>>,
     reg_ptrs: Vec<*mut u8>,
     /// Null for inputs read in place.
     gather_ptrs: Vec<*mut u8>,
+}
+
+/// [`Buffers`] in use by a run, handed back to the thread when it ends.
+struct Scratch {
+    bufs: Buffers,
+}
+
+/// Arenas up to this size are kept by their thread for its next run: at 1,000 elements an
+/// evaluation is a few microseconds, and allocating and freeing its block buffers (with the
+/// pointer tables) each time was a tenth of it. 256 KiB holds 32 registers of 512 complex128.
+const KEEP_ARENA: usize = 256 << 10;
+
+thread_local! {
+    /// The buffers of this thread's last run (taken while a run uses them, so a nested run on
+    /// the same thread simply allocates its own).
+    static KEPT: std::cell::Cell<Option<Buffers>> = const { std::cell::Cell::new(None) };
+}
+
+impl Scratch {
+    /// Buffers of `regs` and `gathers` bytes each (`None`: no gather buffer), 64-byte aligned.
+    fn new(
+        regs: impl Iterator<Item = usize>,
+        gathers: impl Iterator<Item = Option<usize>>,
+    ) -> Scratch {
+        let mut s = KEPT
+            .try_with(|k| k.take())
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        // Offsets (in chunks) first, then pointers once the arena has its final size.
+        s.reg_ptrs.clear();
+        s.gather_ptrs.clear();
+        let mut chunks = 0usize;
+        for bytes in regs {
+            s.reg_ptrs.push(chunks as *mut u8);
+            chunks += bytes.div_ceil(64).max(1);
+        }
+        for bytes in gathers {
+            s.gather_ptrs.push(match bytes {
+                Some(bytes) => {
+                    let at = chunks;
+                    chunks += bytes.div_ceil(64).max(1);
+                    // Offset + 1, so that a gather buffer at offset 0 is not taken for null.
+                    (at + 1) as *mut u8
+                }
+                None => std::ptr::null_mut(),
+            });
+        }
+        if s.arena.len() < chunks {
+            s.arena = aligned_buffer(chunks * 64);
+        }
+        let base = s.arena.as_mut_ptr() as *mut u8;
+        for p in &mut s.reg_ptrs {
+            // SAFETY: every offset is below `chunks` <= the arena's length in chunks.
+            *p = unsafe { base.add(*p as usize * 64) };
+        }
+        for p in &mut s.gather_ptrs {
+            if !p.is_null() {
+                // SAFETY: as above.
+                *p = unsafe { base.add((*p as usize - 1) * 64) };
+            }
+        }
+        Scratch { bufs: s }
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = Buffers;
+    fn deref(&self) -> &Buffers {
+        &self.bufs
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if self.bufs.arena.len() * 64 <= KEEP_ARENA {
+            let bufs = std::mem::take(&mut self.bufs);
+            // The larger of this run's and a nested run's buffers is kept; `try_with`: during
+            // thread exit the slot may be gone, and the buffers are simply freed.
+            let _ = KEPT.try_with(|k| {
+                let keep = match k.take() {
+                    Some(other) if other.arena.len() > bufs.arena.len() => other,
+                    _ => bufs,
+                };
+                k.set(Some(keep));
+            });
+        }
+    }
 }
 
 /// The outer-axes index of a row and each operand's byte offset to it, advanced incrementally.
@@ -610,32 +699,11 @@ impl Job<'_> {
     fn scratch(&self, flat: bool) -> Scratch {
         // A block never holds more elements than the whole run (1,000 from Python, say).
         let b = self.block.min(self.plan.len()).max(1);
-        let mut regs: Vec<Vec<MaybeUninit<Chunk>>> = self
-            .program
-            .registers
-            .iter()
-            .map(|d| aligned_buffer(b * d.size()))
-            .collect();
-        let mut gathers: Vec<Option<Vec<MaybeUninit<Chunk>>>> = (1..self.bases.len())
-            .map(|op| {
-                self.needs_gather(op - 1, flat)
-                    .then(|| aligned_buffer(b * self.sizes[op]))
-            })
-            .collect();
-        let reg_ptrs = regs.iter_mut().map(|r| r.as_mut_ptr() as *mut u8).collect();
-        let gather_ptrs = gathers
-            .iter_mut()
-            .map(|g| {
-                g.as_mut()
-                    .map_or(std::ptr::null_mut(), |g| g.as_mut_ptr() as *mut u8)
-            })
-            .collect();
-        Scratch {
-            _regs: regs,
-            _gathers: gathers,
-            reg_ptrs,
-            gather_ptrs,
-        }
+        Scratch::new(
+            self.program.registers.iter().map(|d| b * d.size()),
+            (1..self.bases.len())
+                .map(|op| self.needs_gather(op - 1, flat).then(|| b * self.sizes[op])),
+        )
     }
 
     /// Runs the body over one block of `n` elements. `inputs[i]` points to n contiguous elements

@@ -543,8 +543,7 @@ struct Bound {
 
 fn slot_of(s: &Scalar) -> Slot {
     let mut slot = Slot::default();
-    let bytes = s.to_ne_bytes();
-    slot.0[..bytes.len()].copy_from_slice(&bytes);
+    s.write_ne_bytes(&mut slot.0);
     slot
 }
 
@@ -896,8 +895,10 @@ pub fn eval_program_into(
             }
             return reduce::execute(program, &mut bound, &raw, opts);
         }
-        let fits = broadcast_shapes(&[("out", &out_shape), ("expr", &bound.shape)])
-            .is_ok_and(|s| s == out_shape);
+        // (The equal-shapes test first: it is the common case, and allocates nothing.)
+        let fits = out_shape == bound.shape
+            || broadcast_shapes(&[("out", &out_shape), ("expr", &bound.shape)])
+                .is_ok_and(|s| s == out_shape);
         if !fits {
             return Err(Error::new(
                 ErrorKind::Shape,
@@ -953,7 +954,11 @@ fn partially_overlaps(out: &RawArray, bound: &Bound) -> bool {
     else {
         return false;
     };
-    let out_strides = broadcast_strides(&out.shape, &out.byte_strides(), &bound.shape);
+    // Only needed (and computed) when an input's range meets the output's.
+    let out_strides = std::cell::OnceCell::<Vec<isize>>::new();
+    let out_strides = || {
+        out_strides.get_or_init(|| broadcast_strides(&out.shape, &out.byte_strides(), &bound.shape))
+    };
     bound.inputs.iter().any(|input| {
         let Some((lo, hi)) = byte_range(
             input.ptr as usize,
@@ -968,7 +973,8 @@ fn partially_overlaps(out: &RawArray, bound: &Bound) -> bool {
         }
         let same = input.ptr == out.ptr
             && input.size == out.size
-            && broadcast_strides(&input.shape, &input.byte_strides(), &bound.shape) == out_strides;
+            && broadcast_strides(&input.shape, &input.byte_strides(), &bound.shape)
+                == *out_strides();
         !same
     })
 }
@@ -1103,6 +1109,53 @@ impl Expr {
         check_literals(self, vars)
             .and_then(|()| eval_program(self.program(), vars, &RunOptions::default()))
             .map_err(|e| e.with_source(self.source()))
+    }
+
+    /// The shape of the array [`Expr::eval`] returns for `vars`, and whether it is in Fortran
+    /// order (every array input Fortran-contiguous and one not C-contiguous; reductions are C):
+    /// a caller that allocates its own arrays (the Python binding's NumPy arrays) makes the same
+    /// one and evaluates into it with [`Expr::eval_into`]. Errors as `eval` would report them.
+    ///
+    /// ```
+    /// use ndarray::{Array2, ShapeBuilder};
+    /// use ndexpr::{Expr, Vars};
+    ///
+    /// let a = Array2::<f64>::zeros((3, 4).f());
+    /// let vars = Vars::new().with("a", &a);
+    /// let expr = Expr::compile("2*a + sum(a)", &vars.signature()).unwrap();
+    /// assert_eq!(expr.result_layout(&vars).unwrap(), (vec![3, 4], true));
+    /// ```
+    pub fn result_layout(&self, vars: &Vars<'_>) -> Result<(Vec<usize>, bool)> {
+        let program = self.program();
+        let mut named: Vec<(&str, &[usize])> = Vec::with_capacity(program.inputs.len());
+        let mut fortran_all = !program.inputs.is_empty();
+        let mut fortran_any = false;
+        for spec in &program.inputs {
+            let Some(var) = vars.get(&spec.name) else {
+                return Err(Error::new(
+                    ErrorKind::UnknownVariable,
+                    format!("variable `{}` was not given a value", spec.name),
+                )
+                .with_source(self.source()));
+            };
+            match var {
+                Var::Array(a) => {
+                    fortran_all &= a.is_f_contiguous();
+                    fortran_any |= a.is_fortran();
+                    named.push((&spec.name, a.shape()));
+                }
+                Var::Scalar(_) => named.push((&spec.name, &[])),
+                Var::Literal(_) => return Err(literal_for_operand(&spec.name)),
+            }
+        }
+        let shape = broadcast_shapes(&named).map_err(|e| e.with_source(self.source()))?;
+        match &program.reduce {
+            None => Ok((shape, fortran_all && fortran_any)),
+            Some(spec) => Ok((
+                reduce::result_shape(spec, &shape).map_err(|e| e.with_source(self.source()))?,
+                false,
+            )),
+        }
     }
 
     /// Evaluates into `out` (`&mut array` or a mutable view of the result's dtype and shape;

@@ -116,6 +116,21 @@ impl Plan {
                 inner_strides: vec![0; nops],
             };
         }
+        // At most one axis longer than 1 (1-d operands, the common case from Python): nothing
+        // to order or merge, and the general path's vectors would be most of the plan's cost.
+        let mut long = (0..shape.len()).filter(|&a| shape[a] != 1);
+        if let (first, None) = (long.next(), long.next()) {
+            let (inner, inner_strides) = match first {
+                Some(a) => (shape[a], strides.iter().map(|st| st[a]).collect()),
+                None => (1, vec![0; nops]),
+            };
+            return Plan {
+                outer: Vec::new(),
+                outer_strides: vec![Vec::new(); nops],
+                inner,
+                inner_strides,
+            };
+        }
         let mut axes: Vec<usize> = (0..shape.len()).filter(|&a| shape[a] != 1).collect();
         axes.sort_by_key(|&a| std::cmp::Reverse(key[a].unsigned_abs()));
 
