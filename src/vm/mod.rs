@@ -533,6 +533,25 @@ fn guard<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     }
 }
 
+/// The order of a new result, voted by the array inputs: Fortran when every one is
+/// Fortran-contiguous and at least one is not also C-contiguous (as NumPy's `order='K'`).
+#[derive(Default)]
+struct FortranVote {
+    not_all: bool,
+    any: bool,
+}
+
+impl FortranVote {
+    fn add(&mut self, a: &ArrayRef<'_>) {
+        self.not_all |= !a.is_f_contiguous();
+        self.any |= a.is_fortran();
+    }
+
+    fn fortran(&self) -> bool {
+        !self.not_all && self.any
+    }
+}
+
 /// The operands of one evaluation, bound and checked against the program.
 struct Bound {
     inputs: Vec<RawArray>,
@@ -636,8 +655,7 @@ fn bind(program: &Program, vars: &Vars<'_>, extra_slots: &mut Vec<Slot>) -> Resu
     }
     // Array inputs; a scalar given for an array input acts as a 0-d array.
     let mut inputs = Vec::with_capacity(program.inputs.len());
-    let mut fortran_all = !program.inputs.is_empty();
-    let mut fortran_any = false;
+    let mut order = FortranVote::default();
     extra_slots.clear();
     extra_slots.reserve(program.inputs.len());
     for spec in &program.inputs {
@@ -650,8 +668,7 @@ fn bind(program: &Program, vars: &Vars<'_>, extra_slots: &mut Vec<Slot>) -> Resu
         }
         let raw = match var {
             Var::Array(a) => {
-                fortran_all &= a.is_f_contiguous();
-                fortran_any |= a.is_fortran();
+                order.add(a);
                 a.raw()
             }
             Var::Literal(_) => return Err(literal_for_operand(&spec.name)),
@@ -681,7 +698,7 @@ fn bind(program: &Program, vars: &Vars<'_>, extra_slots: &mut Vec<Slot>) -> Resu
         inputs,
         slots,
         shape,
-        fortran: fortran_all && fortran_any,
+        fortran: order.fortran(),
     })
 }
 
@@ -1128,8 +1145,7 @@ impl Expr {
     pub fn result_layout(&self, vars: &Vars<'_>) -> Result<(Vec<usize>, bool)> {
         let program = self.program();
         let mut named: Vec<(&str, &[usize])> = Vec::with_capacity(program.inputs.len());
-        let mut fortran_all = !program.inputs.is_empty();
-        let mut fortran_any = false;
+        let mut order = FortranVote::default();
         for spec in &program.inputs {
             let Some(var) = vars.get(&spec.name) else {
                 return Err(Error::new(
@@ -1140,8 +1156,7 @@ impl Expr {
             };
             match var {
                 Var::Array(a) => {
-                    fortran_all &= a.is_f_contiguous();
-                    fortran_any |= a.is_fortran();
+                    order.add(a);
                     named.push((&spec.name, a.shape()));
                 }
                 Var::Scalar(_) => named.push((&spec.name, &[])),
@@ -1150,7 +1165,7 @@ impl Expr {
         }
         let shape = broadcast_shapes(&named).map_err(|e| e.with_source(self.source()))?;
         match &program.reduce {
-            None => Ok((shape, fortran_all && fortran_any)),
+            None => Ok((shape, order.fortran())),
             Some(spec) => Ok((
                 reduce::result_shape(spec, &shape).map_err(|e| e.with_source(self.source()))?,
                 false,
