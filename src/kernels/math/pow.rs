@@ -74,15 +74,26 @@ pub fn powi<const F: bool, const NB: u32, const NEG: bool>(x: f64, e: u32) -> (f
     let (mut bh, mut bl, mut bs, mut bt) = (x, 0.0, xs, xt);
     for bit in 1..NB {
         let p = bh * bh;
-        let pe = ((bs * bs - p) + 2.0 * (bs * bt)) + bt * bt + 2.0 * (bh * bl);
+        // With FMA the products' errors are one instruction each, and no split is needed.
+        let pe = if F {
+            mla::<F>(bh, bh, -p) + 2.0 * (bh * bl)
+        } else {
+            ((bs * bs - p) + 2.0 * (bs * bt)) + bt * bt + 2.0 * (bh * bl)
+        };
         (bh, bl) = fast_two_sum(p, pe);
-        (bs, bt) = split(bh);
+        if !F {
+            (bs, bt) = split(bh);
+        }
         let p = rh * bh;
-        let pe = ((rs * bs - p) + rs * bt + rt * bs) + rt * bt + (rh * bl + rl * bh);
+        let pe = if F {
+            mla::<F>(rh, bh, -p) + (rh * bl + rl * bh)
+        } else {
+            ((rs * bs - p) + rs * bt + rt * bs) + rt * bt + (rh * bl + rl * bh)
+        };
         let (h, l) = fast_two_sum(p, pe);
         let on = e >> bit & 1 == 1;
         (rh, rl) = (sel(on, h, rh), sel(on, l, rl));
-        if bit + 1 < NB {
+        if !F && bit + 1 < NB {
             (rs, rt) = split(rh);
         }
     }
