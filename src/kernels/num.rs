@@ -231,7 +231,9 @@ pub trait Float:
     fn pow_special(self, b: Self) -> bool;
     /// `Some(k)` when `self`, as an exponent, is an integer [`math::powi`] takes.
     fn small_int_exponent(self) -> Option<i32>;
-    /// [`math::powi`] in this type: `self ** ±e`, and whether the lane needs `powf_exact`.
+    /// `self ** ±e` for an exponent [`Float::small_int_exponent`] accepted, and whether the lane
+    /// needs `powf_exact`: [`math::powi`]'s double-doubles for float64, plain float64 products
+    /// for float32 ([`math::single::powi`]).
     fn powi_dd<const F: bool, const NB: u32, const NEG: bool>(self, e: u32) -> (Self, bool);
     /// C99 `pow` (libm through `std`, in float64 for float32).
     fn powf_exact(self, b: Self) -> Self;
@@ -362,7 +364,7 @@ macro_rules! impl_float {
             #[inline(always)] fn powf_exact(self, b: Self) -> Self { (self as f64).powf(b as f64) as $t }
             #[inline(always)] fn powf<const F: bool>(self, b: Self) -> Self { math::pow::<F>(self as f64, b as f64) as $t }
             #[inline(always)] fn small_int_exponent(self) -> Option<i32> { math::small_int_exponent(self as f64) }
-            #[inline(always)] fn powi_dd<const F: bool, const NB: u32, const NEG: bool>(self, e: u32) -> (Self, bool) { let (r, bad) = math::powi::<F, NB, NEG>(self as f64, e); (r as $t, bad) }
+            #[inline(always)] fn powi_dd<const F: bool, const NB: u32, const NEG: bool>(self, e: u32) -> (Self, bool) { let (r, bad) = { use $fast as m; m::powi::<F, NB, NEG>(self as f64, e) }; (r as $t, bad) }
             #[inline(always)] fn fma(self, b: Self, c: Self) -> Self { self.mul_add(b, c) }
             /// C's `nextafter`.
             #[inline(always)]

@@ -264,3 +264,22 @@ pub fn tan<const F: bool>(x: f64) -> f64 {
     let t = sel(odd, -c, s) / sel(odd, s, c);
     sel(fabs(x) < TINY, x, t)
 }
+
+/// `x ** e` (`x ** -e` when `NEG`), `e < 2^NB`, for a float32 `x`, and whether the lane needs
+/// the exact pass (never): square-and-multiply in plain float64. At most seven roundings of
+/// `2^-53` each leave the result within `2^-50` of `x^e`, so rounded to float32 it is within
+/// `0.5 + 2^-26` ulp; float64's range holds every float32 power short of float32's overflow and
+/// underflow, and zeros, infinities and NaN come out as C's `pow` gives them (`1/-0 = -inf`).
+#[inline(always)]
+pub fn powi<const F: bool, const NB: u32, const NEG: bool>(x: f64, e: u32) -> (f64, bool) {
+    if NB == 0 {
+        return (1.0, false);
+    }
+    let mut r = sel(e & 1 == 1, x, 1.0);
+    let mut b = x;
+    for bit in 1..NB {
+        b *= b;
+        r = sel(e >> bit & 1 == 1, r * b, r);
+    }
+    (if NEG { 1.0 / r } else { r }, false)
+}
