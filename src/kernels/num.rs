@@ -791,10 +791,12 @@ macro_rules! impl_cmath {
             #[inline(always)]
             fn expm1(self) -> Self {
                 let (x, y) = (self.re, self.im);
-                let a = Float::sin::<false>(y / 2.0);
+                // libm's sin and cos (the vector ones leave |y| > 1.6e6 to an exact pass, which
+                // this scalar function does not have).
+                let a = Float::sin_exact(y / 2.0);
                 <$t>::new(
-                    Float::expm1::<false>(x) * Float::cos::<false>(y) - 2.0 * a * a,
-                    Float::exp::<false>(x) * Float::sin::<false>(y),
+                    Float::expm1::<false>(x) * Float::cos_exact(y) - 2.0 * a * a,
+                    Float::exp::<false>(x) * Float::sin_exact(y),
                 )
             }
             #[inline(always)]
