@@ -265,9 +265,8 @@ def evaluate(
             global_dict = frame.f_globals
         del frame
     result = _evaluate_dicts(ex, local_dict, global_dict, out, order, casting)
-    if result is NotImplemented:  # a Dask operand
-        names, values = _get_args(ex, _names(ex), local_dict, global_dict, 0)
-        result = _run(ex, names, values, out, order, casting)
+    if result is NotImplemented:
+        result = _evaluate_dask(ex, local_dict, global_dict, out, order, casting)
     if not disable_cache:
         _last.state = (ex, None if out is None else weakref.ref(out), order, casting)
     return result
@@ -293,10 +292,16 @@ def re_evaluate(local_dict=None, global_dict=None, _frame_depth=2):
             global_dict = frame.f_globals
         del frame
     result = _evaluate_dicts(ex, local_dict, global_dict, out, order, casting)
-    if result is NotImplemented:  # a Dask operand
-        names, values = _get_args(ex, _names(ex), local_dict, global_dict, 0)
-        result = _run(ex, names, values, out, order, casting)
+    if result is NotImplemented:
+        result = _evaluate_dask(ex, local_dict, global_dict, out, order, casting)
     return result
+
+
+def _evaluate_dask(ex, local_dict, global_dict, out, order, casting):
+    """The path of a call with a Dask operand (the extension's fast path answered
+    NotImplemented): names resolved in Python, then a lazy Dask array."""
+    names, values = _get_args(ex, _names(ex), local_dict, global_dict, 0)
+    return _run(ex, names, values, out, order, casting)
 
 
 def validate(
