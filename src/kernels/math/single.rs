@@ -98,24 +98,25 @@ pub fn cosh<const F: bool>(x: f64) -> f64 {
     (y + 1.0 / y) * 0.5
 }
 
-/// `arctan2(y, x)`: the octant's quotient `t = min/max` of the magnitudes, fdlibm's reduction
-/// of `t` and polynomial, then `pi/2 - z` and `pi - z` (no cancellation: both stay above
-/// `pi/4`), all in plain float64.
+/// `arctan2(y, x)`: for the octant's quotient `t = min/max` of the magnitudes, fdlibm's
+/// reduction of `t` computed from the operands and its polynomial, then `pi/2 - z` and `pi - z`
+/// (no cancellation: both stay above `pi/4`), all in plain float64.
 #[inline(always)]
 pub fn atan2<const F: bool>(y: f64, x: f64) -> f64 {
     use std::f64::consts::{FRAC_PI_2, PI};
     let (ax, ay) = (fabs(x), fabs(y));
     let swap = ay > ax;
     let (n, d) = (sel(swap, ax, ay), sel(swap, ay, ax));
-    // 0/0 and inf/inf: C99's atan2 gives the octant's edge (0) and its middle (pi/4).
-    let t = sel(d == 0.0, 0.0, sel(n == f64::INFINITY, 1.0, n / d));
-    let id1 = t >= 0.4375;
-    let id2 = t >= 0.6875;
-    // atan t = atan c + atan((t - c)/(1 + c t)), c = 0, 1/2 or 1.
-    let num = sel(id2, t - 1.0, sel(id1, 2.0 * t - 1.0, t));
-    let den = sel(id2, t + 1.0, sel(id1, 2.0 + t, 1.0));
+    // atan(n/d) = atan c + atan u, u = (n - c d)/(d + c n), with c = 0, 1/2 or 1 as n/d is
+    // below 7/16, below 11/16 or not: no quotient to choose c, and one division (the float32
+    // operands' products and sums here are exact in float64).
+    let nonzero = d > 0.0;
+    let id1 = nonzero && n >= 0.4375 * d;
+    let id2 = nonzero && n >= 0.6875 * d;
+    let c = sel(id2, 1.0, sel(id1, 0.5, 0.0));
     let base = sel(id2, PIO4_HI, sel(id1, ATAN_HALF_HI, 0.0));
-    let u = num / den;
+    // 0/0 and inf/inf: C99's atan2 gives the octant's edge (0) and its middle (pi/4, c = 1).
+    let u = sel(nonzero && d < f64::INFINITY, (n - c * d) / (d + c * n), 0.0);
     let z = u * u;
     let w = z * z;
     let s1 = z * horner::<F, 6>(w, &[AT[0], AT[2], AT[4], AT[6], AT[8], AT[10]]);
