@@ -174,91 +174,72 @@ macro_rules! level_impl {
 pub struct Baseline;
 level_impl!(Baseline, baseline);
 
+/// The entry points of one level: the generic loops with the level's fused-multiply-add flag
+/// (`F` of `drive::k1`), under the level's attribute (`#[target_feature]` for the x86 levels).
+macro_rules! entry_points {
+    ($fma:literal, #[$attr:meta]) => {
+        use super::super::drive::{self, Map1, Map2, Map3};
+
+        /// # Safety
+        /// As [`super::KernelFn`]; the CPU must support the level (checked by `lookup_for`).
+        #[$attr]
+        pub unsafe fn k1<A: Copy, M: Map1<A>, const SA: bool>(
+            n: usize,
+            dst: *mut u8,
+            args: &[*const u8; 3],
+        ) {
+            // SAFETY: forwarded contract.
+            unsafe { drive::k1::<A, M, $fma, SA>(n, dst, args) }
+        }
+
+        /// # Safety
+        /// As `k1`.
+        #[$attr]
+        pub unsafe fn k2<A: Copy, M: Map2<A>, const SA: bool, const SB: bool>(
+            n: usize,
+            dst: *mut u8,
+            args: &[*const u8; 3],
+        ) {
+            // SAFETY: forwarded contract.
+            unsafe { drive::k2::<A, M, $fma, SA, SB>(n, dst, args) }
+        }
+
+        /// # Safety
+        /// As `k1`.
+        #[$attr]
+        pub unsafe fn k3<
+            A: Copy,
+            B: Copy,
+            C: Copy,
+            M: Map3<A, B, C>,
+            const SA: bool,
+            const SB: bool,
+            const SC: bool,
+        >(
+            n: usize,
+            dst: *mut u8,
+            args: &[*const u8; 3],
+        ) {
+            // SAFETY: forwarded contract.
+            unsafe { drive::k3::<A, B, C, M, SA, SB, SC>(n, dst, args) }
+        }
+    };
+}
+
 /// The compile target's loops, without fused multiply-add (an instruction only on x86-64 with
 /// AVX2 and up, or on aarch64, where the baseline could use it but does not yet).
 mod baseline {
-    use super::super::drive::{self, Map1, Map2, Map3};
-    pub use drive::k3;
-
-    /// # Safety
-    /// As [`super::KernelFn`].
-    #[inline(always)]
-    pub unsafe fn k1<A: Copy, M: Map1<A>, const SA: bool>(
-        n: usize,
-        dst: *mut u8,
-        args: &[*const u8; 3],
-    ) {
-        // SAFETY: forwarded contract.
-        unsafe { drive::k1::<A, M, false, SA>(n, dst, args) }
-    }
-
-    /// # Safety
-    /// As [`super::KernelFn`].
-    #[inline(always)]
-    pub unsafe fn k2<A: Copy, M: Map2<A>, const SA: bool, const SB: bool>(
-        n: usize,
-        dst: *mut u8,
-        args: &[*const u8; 3],
-    ) {
-        // SAFETY: forwarded contract.
-        unsafe { drive::k2::<A, M, false, SA, SB>(n, dst, args) }
-    }
-
-    #[allow(unused_imports)]
-    use Map3 as _;
+    entry_points!(false, #[inline(always)]);
 }
 
 /// Declares a level whose entry points enable `features` around the generic loops (which are
-/// `#[inline(always)]`, so LLVM compiles a copy of each for the level).
+/// `#[inline(always)]`, so LLVM compiles a copy of each for the level). Every such level has
+/// fused multiply-add ([`Isa::has_fma`]).
 macro_rules! x86_level {
     ($(#[$doc:meta])* $level:ident, $module:ident, $features:literal) => {
         #[cfg(target_arch = "x86_64")]
         mod $module {
-            use super::super::drive::{self, Map1, Map2, Map3};
-
-            /// # Safety
-            /// As [`super::KernelFn`]; the CPU must support the level (checked by `lookup_for`).
-            #[target_feature(enable = $features)]
-            pub unsafe fn k1<A: Copy, M: Map1<A>, const SA: bool>(
-                n: usize,
-                dst: *mut u8,
-                args: &[*const u8; 3],
-            ) {
-                // SAFETY: forwarded contract.
-                unsafe { drive::k1::<A, M, true, SA>(n, dst, args) }
-            }
-
-            /// # Safety
-            /// As `k1`.
-            #[target_feature(enable = $features)]
-            pub unsafe fn k2<A: Copy, M: Map2<A>, const SA: bool, const SB: bool>(
-                n: usize,
-                dst: *mut u8,
-                args: &[*const u8; 3],
-            ) {
-                // SAFETY: forwarded contract.
-                unsafe { drive::k2::<A, M, true, SA, SB>(n, dst, args) }
-            }
-
-            /// # Safety
-            /// As `k1`.
-            #[target_feature(enable = $features)]
-            pub unsafe fn k3<
-                A: Copy,
-                B: Copy,
-                C: Copy,
-                M: Map3<A, B, C>,
-                const SA: bool,
-                const SB: bool,
-                const SC: bool,
-            >(
-                n: usize,
-                dst: *mut u8,
-                args: &[*const u8; 3],
-            ) {
-                // SAFETY: forwarded contract.
-                unsafe { drive::k3::<A, B, C, M, SA, SB, SC>(n, dst, args) }
-            }
+            entry_points!(true, #[target_feature(enable = $features)]);
         }
 
         $(#[$doc])*
