@@ -819,6 +819,160 @@ fn float_sum_is_numpy_pairwise_within_a_block() {
     assert_eq!(values(&r), want);
 }
 
+/// `sum` of a block of `block` values run with that block size (one unit: NumPy's order).
+fn sum_in_one_block(src: &str, vars: &Vars, block: usize) -> Array {
+    let expr = Expr::compile(src, &vars.signature()).unwrap();
+    let opts = RunOptions {
+        block,
+        threads: Some(1),
+        ..RunOptions::default()
+    };
+    eval_program(expr.program(), vars, &opts).unwrap_or_else(|e| panic!("{src}: {e}"))
+}
+
+#[test]
+fn float_sum_is_numpy_pairwise_for_every_leaf_count() {
+    // Runs of 128 * 2^k values are summed in one loop with the leaves added afterwards; the
+    // other lengths by NumPy's recursion: both must be NumPy's order.
+    for n in [128, 136, 256, 384, 512, 640, 1024, 2048, 2056, 4096, 8192] {
+        let x = Array1::from(wide_range(n, 1000 + n as u64));
+        let want = vec![V::F(0.0 + numpy_pairwise(x.as_slice().unwrap()))];
+        let got = sum_in_one_block("sum(x)", &Vars::new().with("x", &x), n);
+        assert_eq!(values(&got), want, "n={n}");
+    }
+}
+
+#[test]
+fn sums_of_products_are_numpy_pairwise_of_the_rounded_products() {
+    // `sum(a*b)` folds the multiply's operands without writing the products: each product is
+    // still rounded on its own (no fused multiply-add), and summed in NumPy's order.
+    let sizes = [
+        1, 7, 8, 9, 127, 128, 129, 300, 511, 512, 513, 1000, 2053, 100_003,
+    ];
+    for (i, &n) in sizes.iter().enumerate() {
+        let x = Array1::from(wide_range(n, 2 * i as u64 + 500)).mapv(|v| v * 1e10);
+        let y = Array1::from(wide_range(n, 2 * i as u64 + 501)).mapv(|v| v * 3e10);
+        let p: Vec<f64> = x.iter().zip(&y).map(|(a, b)| a * b).collect();
+        let d: Vec<f64> = x.iter().zip(&y).map(|(a, b)| (a - b) * (a - b)).collect();
+        let xs: Vec<f64> = x.iter().map(|a| a * 2.5).collect();
+        let vars = Vars::new().with("x", &x).with("y", &y);
+        let pairwise_in_block = |v: &[f64], src: &str| {
+            let got = sum_in_one_block(src, &vars, n);
+            assert_eq!(
+                values(&got),
+                vec![V::F(0.0 + numpy_pairwise(v))],
+                "{src} n={n}"
+            );
+        };
+        pairwise_in_block(&p, "sum(x*y)");
+        pairwise_in_block(&d, "sum((x-y)**2)");
+        pairwise_in_block(&xs, "sum(x*2.5)");
+        pairwise_in_block(&xs, "sum(2.5*x)");
+        // Over several blocks and threads: the same as summing the products themselves.
+        let pa = Array1::from(p.clone());
+        let whole = evaluate("sum(p)", &Vars::new().with("p", &pa)).unwrap();
+        assert_eq!(
+            values(&evaluate("sum(x*y)", &vars).unwrap()),
+            values(&whole),
+            "n={n}"
+        );
+        let m = evaluate("mean(x*y)", &vars).unwrap();
+        let V::F(total) = values(&whole)[0] else {
+            panic!()
+        };
+        assert_eq!(values(&m), vec![V::F(total / n as f64)], "mean n={n}");
+    }
+    // float32: products rounded to float32, summed in float32.
+    let x = Array1::from(wide_range(700, 7)).mapv(|v| (v * 1e12) as f32);
+    let y = Array1::from(wide_range(700, 8)).mapv(|v| (v * 1e11) as f32);
+    let p: Vec<f32> = x.iter().zip(&y).map(|(a, b)| a * b).collect();
+    let pa = Array1::from(p);
+    let vars = Vars::new().with("x", &x).with("y", &y);
+    assert_eq!(
+        values(&evaluate("sum(x*y)", &vars).unwrap()),
+        values(&evaluate("sum(p)", &Vars::new().with("p", &pa)).unwrap())
+    );
+    // Special values: -0.0 products sum to 0.0 (NumPy adds the identity), NaN and inf pass.
+    let z = Array1::from(vec![-0.0f64; 40]);
+    let one = Array1::from(vec![1.0f64; 40]);
+    let got = evaluate("sum(z*o)", &Vars::new().with("z", &z).with("o", &one)).unwrap();
+    assert_eq!(values(&got), vec![V::F(0.0)]);
+    let V::F(v) = values(&got)[0] else { panic!() };
+    assert!(v.is_sign_positive());
+    let mut w = vec![1.0f64; 600];
+    w[3] = f64::INFINITY;
+    let w = Array1::from(w);
+    let got = evaluate(
+        "sum(w*o)",
+        &Vars::new()
+            .with("w", &w)
+            .with("o", &Array1::from(vec![0.0f64; 600])),
+    )
+    .unwrap();
+    let V::F(v) = values(&got)[0] else { panic!() };
+    assert!(v.is_nan(), "inf * 0 is NaN");
+}
+
+#[test]
+fn sums_of_products_over_views_axes_and_broadcasts() {
+    // The factors of the folded multiply come from every operand kind: strided and reversed
+    // views (gathered), a broadcast column (one value per row), a scalar variable, registers.
+    let m = Array2::from_shape_vec((6, 500), wide_range(3000, 31)).unwrap();
+    let col = Array2::from_shape_vec((6, 1), wide_range(6, 32)).unwrap();
+    let row = Array1::from(wide_range(500, 33));
+    let rev = Array1::from(wide_range(1000, 34));
+    let vars = Vars::new()
+        .with("m", &m)
+        .with("c", &col)
+        .with("r", &row)
+        .with("v", rev.slice(s![..;-2]))
+        .with("k", 1.75f64);
+    let reference = |f: &dyn Fn(usize, usize) -> f64| -> Vec<Vec<f64>> {
+        (0..6)
+            .map(|i| (0..500).map(|j| f(i, j)).collect())
+            .collect()
+    };
+    let cases: Vec<(&str, Vec<Vec<f64>>)> = vec![
+        ("m*c", reference(&|i, j| m[[i, j]] * col[[i, 0]])),
+        ("c*m", reference(&|i, j| col[[i, 0]] * m[[i, j]])),
+        ("m*r", reference(&|i, j| m[[i, j]] * row[j])),
+        ("m*v", reference(&|i, j| m[[i, j]] * rev[999 - 2 * j])),
+        ("m*k", reference(&|i, j| m[[i, j]] * 1.75)),
+        (
+            "(m+r)*(m-c)",
+            reference(&|i, j| (m[[i, j]] + row[j]) * (m[[i, j]] - col[[i, 0]])),
+        ),
+    ];
+    for (e, want) in cases {
+        // Along the rows (one block each): one run per output element, NumPy's pairwise sum.
+        let got = evaluate(&format!("sum({e}, axis=1)"), &vars).unwrap();
+        let expect: Vec<V> = want.iter().map(|r| V::F(0.0 + numpy_pairwise(r))).collect();
+        assert_eq!(values(&got), expect, "sum({e}, axis=1)");
+        // All of it (blocks partitioned as the plan merges the operands' axes): within the
+        // pairwise bound of a compensated sum of the products.
+        let (mut sum, mut comp, mut abs) = (0.0f64, 0.0f64, 0.0f64);
+        for &p in want.iter().flatten() {
+            let t = sum + p;
+            comp += if sum.abs() >= p.abs() {
+                (sum - t) + p
+            } else {
+                (p - t) + sum
+            };
+            sum = t;
+            abs += p.abs();
+        }
+        let V::F(got) = values(&evaluate(&format!("sum({e})"), &vars).unwrap())[0] else {
+            panic!()
+        };
+        let bound = 16.0 * f64::EPSILON * abs;
+        assert!(
+            (got - (sum + comp)).abs() <= bound,
+            "sum({e}): {got} vs {}",
+            sum + comp
+        );
+    }
+}
+
 #[test]
 fn float_sum_error_is_within_pairwise_bounds() {
     let n = 1_000_000;

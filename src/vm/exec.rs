@@ -303,6 +303,10 @@ pub(crate) struct Job<'a> {
     pub(crate) sink: Option<&'a dyn super::reduce::Reducer>,
     /// For reduction programs whose body only copies input `i`: its block is the values.
     pub(crate) direct: Option<usize>,
+    /// For reduction programs whose body ends with a multiply: the sink folds the products of
+    /// its two operands itself ([`Reducer::block_products`](super::reduce::Reducer)), and the
+    /// body runs without that instruction.
+    pub(crate) products: bool,
     /// For reductions over an outer axis: the order the blocks are run in (the work items are
     /// then the sweep's items, not single blocks).
     pub(crate) sweep: Option<Sweep>,
@@ -706,6 +710,81 @@ impl Job<'_> {
         )
     }
 
+    /// Hands block `unit`'s values to the reduction: the input itself ([`Job::direct`]), the
+    /// factors of the last multiply ([`Job::products`]), or the result register.
+    ///
+    /// # Safety
+    /// As [`Job::run_body`]; `segments` as [`Reducer::block`](super::reduce::Reducer) wants
+    /// them; this unit is this thread's.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn sink_block(
+        &self,
+        sink: &dyn super::reduce::Reducer,
+        unit: usize,
+        n: usize,
+        inputs: &[*const u8],
+        firsts: &[*const u8],
+        scratch: &Scratch,
+        segments: &[(*mut u8, usize)],
+    ) {
+        if let Some(i) = self.direct {
+            // SAFETY: the input's block holds the n values.
+            return unsafe { sink.block(unit, inputs[i], n, segments) };
+        }
+        let result = scratch.reg_ptrs[self.program.result as usize];
+        // SAFETY: the caller's contract; with `products` the last instruction is not run.
+        unsafe { self.run_body(n, inputs, firsts, result, scratch) };
+        if self.products {
+            let [x, y] = self.factors(inputs, firsts, scratch);
+            // SAFETY: each factor addresses the n values (or the one value) the multiply
+            // would have read.
+            unsafe { sink.block_products(unit, x, y, n, segments) }
+        } else {
+            // SAFETY: the result register holds the block's n values.
+            unsafe { sink.block(unit, result, n, segments) }
+        }
+    }
+
+    /// The operand addresses of body instruction `instr` (registers, input blocks, scalar
+    /// slots; a broadcast input's first element).
+    fn operands(
+        &self,
+        instr: &crate::bytecode::Instr,
+        bk: &BodyKernel,
+        inputs: &[*const u8],
+        firsts: &[*const u8],
+        scratch: &Scratch,
+    ) -> [*const u8; 3] {
+        let mut args = [std::ptr::null::<u8>(); 3];
+        for (k, a) in instr.args.iter().take(instr.op.arity()).enumerate() {
+            args[k] = match *a {
+                Operand::Reg(r) => scratch.reg_ptrs[r as usize],
+                Operand::Input(i) if bk.bcast & (1 << k) != 0 => firsts[i as usize],
+                Operand::Input(i) => inputs[i as usize],
+                Operand::Scalar(s) => self.slots[s as usize].0.as_ptr(),
+            };
+        }
+        args
+    }
+
+    /// With [`Job::products`]: the two factors of the body's last instruction (a multiply),
+    /// after [`Job::run_body`] ran the others, each with whether it is one value.
+    fn factors(
+        &self,
+        inputs: &[*const u8],
+        firsts: &[*const u8],
+        scratch: &Scratch,
+    ) -> [(*const u8, bool); 2] {
+        let (instr, bk) = (
+            self.program.body.last().expect("a body is not empty"),
+            self.kernels.last().expect("one kernel per instruction"),
+        );
+        let args = self.operands(instr, bk, inputs, firsts, scratch);
+        let one =
+            |k: usize| matches!(instr.args[k], Operand::Scalar(_)) || bk.bcast & (1 << k) != 0;
+        [(args[0], one(0)), (args[1], one(1))]
+    }
+
     /// Runs the body over one block of `n` elements. `inputs[i]` points to n contiguous elements
     /// of input i (unless only read as a scalar), `firsts[i]` to its first element in the block;
     /// `out` is where the last instruction writes (the output block or the result register).
@@ -722,16 +801,16 @@ impl Job<'_> {
         scratch: &Scratch,
     ) {
         let last = self.program.body.len() - 1;
-        for (j, (instr, bk)) in self.program.body.iter().zip(&self.kernels).enumerate() {
-            let mut args = [std::ptr::null::<u8>(); 3];
-            for (k, a) in instr.args.iter().take(instr.op.arity()).enumerate() {
-                args[k] = match *a {
-                    Operand::Reg(r) => scratch.reg_ptrs[r as usize],
-                    Operand::Input(i) if bk.bcast & (1 << k) != 0 => firsts[i as usize],
-                    Operand::Input(i) => inputs[i as usize],
-                    Operand::Scalar(s) => self.slots[s as usize].0.as_ptr(),
-                };
-            }
+        let count = if self.products { last } else { last + 1 };
+        for (j, (instr, bk)) in self
+            .program
+            .body
+            .iter()
+            .zip(&self.kernels)
+            .enumerate()
+            .take(count)
+        {
+            let args = self.operands(instr, bk, inputs, firsts, scratch);
             let dst = if j == last {
                 out
             } else {
@@ -839,16 +918,10 @@ impl Job<'_> {
                 }
             }
             if let Some(sink) = self.sink {
-                let values = match self.direct {
-                    Some(i) => inputs[i],
-                    None => {
-                        // SAFETY: as below, into the result register.
-                        unsafe { self.run_body(n, &inputs, &firsts, result_ptr, scratch) };
-                        result_ptr as *const u8
-                    }
+                // SAFETY: as below, into the result register.
+                unsafe {
+                    self.sink_block(sink, unit, n, &inputs, &firsts, scratch, &[(base(0), n)])
                 };
-                // SAFETY: `values` holds the block's n values; this unit is this thread's.
-                unsafe { sink.block(unit, values, n, &[(base(0), n)]) };
                 continue;
             }
             let out_block = base(0);
@@ -930,16 +1003,8 @@ impl Job<'_> {
                 }
             }
             if let Some(sink) = self.sink {
-                let values = match self.direct {
-                    Some(i) => inputs[i],
-                    None => {
-                        // SAFETY: as below.
-                        unsafe { self.run_body(n, &inputs, &inputs, result_ptr, scratch) };
-                        result_ptr as *const u8
-                    }
-                };
-                // SAFETY: `values` holds the block's n values; this unit is this thread's.
-                unsafe { sink.block(unit, values, n, &out_segs) };
+                // SAFETY: as below.
+                unsafe { self.sink_block(sink, unit, n, &inputs, &inputs, scratch, &out_segs) };
                 continue;
             }
             // SAFETY: every input is a gather buffer of n elements; the result register holds

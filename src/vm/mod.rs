@@ -738,6 +738,7 @@ fn execute(program: &Program, bound: &mut Bound, out: &RawArray, opts: &RunOptio
         negative_power: Default::default(),
         sink: None,
         direct: None,
+        products: false,
         sweep: None,
     };
     let threads = opts.threads.unwrap_or_else(num_threads).max(1);
