@@ -60,7 +60,7 @@ fn bench_case(
     let expr = Expr::compile(src, &vars.signature()).unwrap();
     let mut out = ArrayD::<f64>::zeros(IxDyn(shape));
     let naive = RunOptions {
-        block: n,
+        block: Some(n),
         threads: Some(1),
         ..RunOptions::default()
     };

@@ -823,7 +823,7 @@ fn float_sum_is_numpy_pairwise_within_a_block() {
 fn sum_in_one_block(src: &str, vars: &Vars, block: usize) -> Array {
     let expr = Expr::compile(src, &vars.signature()).unwrap();
     let opts = RunOptions {
-        block,
+        block: Some(block),
         threads: Some(1),
         ..RunOptions::default()
     };

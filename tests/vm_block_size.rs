@@ -31,7 +31,7 @@ fn block_size_sweep() {
     let p2 = prog_abc();
     for block in [8192, 4096, 2048, 1024, 512, 256, 128] {
         let o = RunOptions {
-            block,
+            block: Some(block),
             threads: Some(1),
             ..opts()
         };

@@ -779,3 +779,71 @@ fn streaming_stores_every_size_alignment_alias_and_thread_count() {
         }
     }
 }
+
+/// The longest block any kernel was called with, through [`spying`].
+static LONGEST: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// `lookup`'s multiply-by-a-scalar kernel, recording the length of each block it is given.
+///
+/// # Safety
+/// As `KernelFn`.
+unsafe fn spy_multiply(n: usize, dst: *mut u8, args: &[*const u8; 3]) {
+    LONGEST.fetch_max(n, std::sync::atomic::Ordering::SeqCst);
+    let real = lookup(Op::Multiply, DType::F64, DType::F64, 2).expect("in the table");
+    // SAFETY: forwarded.
+    unsafe { real(n, dst, args) }
+}
+
+fn spying(op: Op, ty: DType, out: DType, mask: u8) -> Option<ndexpr::kernels::KernelFn> {
+    if (op, ty, mask) == (Op::Multiply, DType::F64, 2) {
+        return Some(spy_multiply);
+    }
+    lookup(op, ty, out, mask)
+}
+
+#[test]
+fn operands_beyond_the_caches_run_in_short_blocks() {
+    use ndexpr::vm::{RunOptions, MEMORY_BLOCK, MEMORY_BYTES};
+    use std::sync::atomic::Ordering::SeqCst;
+    // `2*a+48` reads and writes 16 bytes per element: short blocks from MEMORY_BYTES / 16 on.
+    let p = prog_2a48();
+    let o = RunOptions {
+        lookup: spying,
+        threads: Some(1),
+        ..opts()
+    };
+    let longest = |n: usize, o: &RunOptions| {
+        let a = Array1::from(data(n, 4));
+        LONGEST.store(0, SeqCst);
+        let r = f64_result(eval_program(&p, &Vars::new().with("a", &a), o).unwrap());
+        assert_eq!(r, a.mapv(|x| 2.0 * x + 48.0).into_dyn(), "n = {n}");
+        LONGEST.load(SeqCst)
+    };
+    let edge = MEMORY_BYTES / 16;
+    assert_eq!(longest(edge, &o), BLOCK);
+    assert_eq!(longest(edge + 1, &o), MEMORY_BLOCK);
+    // An explicit block is kept.
+    let fixed = RunOptions {
+        block: Some(300),
+        ..o
+    };
+    assert_eq!(longest(4 * edge, &fixed), 300);
+
+    // Every size around the short block, every layout, in place, with threads: values from
+    // ndarray's own arithmetic.
+    let base = (edge / MEMORY_BLOCK + 3) * MEMORY_BLOCK;
+    for threads in [1, 2] {
+        let o = opts_threads(threads, 0);
+        for n in [base - 1, base, base + 1, base + 77] {
+            let a = Array1::from(data(3 * n, 6));
+            for view in [a.slice(s![..n]), a.slice(s![..;-3]), a.slice(s![1..;3])] {
+                let r = f64_result(eval_program(&p, &Vars::new().with("a", view), &o).unwrap());
+                assert_eq!(r, view.mapv(|x| 2.0 * x + 48.0).into_dyn(), "n = {n}");
+            }
+            let mut x = Array1::from(data(n, 7));
+            let want = x.mapv(|v| 2.0 * v + 48.0);
+            eval_program_in_place(&p, "a", &Vars::new(), (&mut x).into(), &o).unwrap();
+            assert_eq!(x, want, "in place, n = {n}, {threads} threads");
+        }
+    }
+}

@@ -286,7 +286,7 @@ fn run_one(case: &Case, args: &BenchArgs) -> Result<Report, String> {
     };
     let reg_bytes = program.registers.len() * program.max_register_size();
     let naive_opts = RunOptions {
-        block: n.max(1),
+        block: Some(n.max(1)),
         threads: Some(1),
         ..RunOptions::default()
     };

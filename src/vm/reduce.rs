@@ -1288,7 +1288,7 @@ pub(super) fn execute(
         bases.push(input.ptr);
         sizes.push(input.size);
     }
-    let mut block = opts.block.max(1);
+    let mut block = opts.block.unwrap_or(exec::BLOCK).max(1);
     let threads = opts.threads.unwrap_or_else(super::num_threads).max(1);
     let swept = match axis {
         Some(_) if count > 1 => sweep_plan(&shape, &strides, block, threads),
