@@ -496,10 +496,10 @@ pub struct RunOptions {
     pub threads: Option<usize>,
     /// Work (elements × per-element cost) from which threads are used.
     pub parallel_work: usize,
-    /// Elements per block. `None`: [`BLOCK`], or [`MEMORY_BLOCK`] for an elementwise
-    /// evaluation that does little work per byte and whose operands take more than
-    /// [`MEMORY_BYTES`] together (reductions keep [`BLOCK`]: a run of up to a block is summed
-    /// in NumPy's order, bit for bit).
+    /// Elements per block. `None`: [`BLOCK`], or [`MEMORY_BLOCK`] for a program that does
+    /// little work per byte and whose operands take more than [`MEMORY_BYTES`] together
+    /// (reductions along an axis keep [`BLOCK`]: a run of up to a block is summed in NumPy's
+    /// order, bit for bit).
     pub block: Option<usize>,
     /// Output size in bytes from which contiguous output blocks are written with non-temporal
     /// stores (default [`exec::STREAM_MIN`]; `NDEXPR_STREAM=0|1` forces it off or on).
@@ -722,20 +722,8 @@ fn execute(program: &Program, bound: &mut Bound, out: &RawArray, opts: &RunOptio
     }
     let plan = Plan::new(shape, &strides);
     let block = opts.block.unwrap_or_else(|| {
-        let bytes = shape.iter().product::<usize>() * out.size
-            + bound
-                .inputs
-                .iter()
-                .map(|i| i.shape.iter().product::<usize>() * i.size)
-                .sum::<usize>();
-        // Short blocks pay their per-instruction overhead four times as often: only for
-        // programs that do little per byte (`a**3+4*a**2-2*a+1` ran 20 % slower with them).
-        let cost: usize = program.body.iter().map(|i| exec::instr_cost(i.op)).sum();
-        if bytes > MEMORY_BYTES && cost <= 3 * (1 + bound.inputs.len()) {
-            MEMORY_BLOCK
-        } else {
-            BLOCK
-        }
+        let out_bytes = shape.iter().product::<usize>() * out.size;
+        exec::auto_block(program, out_bytes, &bound.inputs)
     });
     let block = block.max(1);
     // Inputs constant along the inner axis (stride 0) can be read as scalars, block by block.
