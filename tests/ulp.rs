@@ -241,7 +241,18 @@ fn sign_or_zero(rng: &mut Rng) -> f64 {
 }
 
 fn pairs_atan2(rng: &mut Rng) -> (f64, f64) {
-    match rng.next() % 3 {
+    match rng.next() % 4 {
+        // Ratios around tan(pi/8) = 0.41421356..., where float64's reduction switches.
+        3 => {
+            let x = sign_or_zero(rng) * rng.bits_between(1e-300, 1e300);
+            let t = 0.41421356237309503 * (1.0 + (rng.unit() - 0.5) * 1e-4);
+            let y = sign_or_zero(rng) * (x * t).abs();
+            if rng.next() & 1 == 0 {
+                (y, x)
+            } else {
+                (x, y)
+            }
+        }
         0 => (
             sign_or_zero(rng) * rng.bits_between(1e-300, 1e300),
             sign_or_zero(rng) * rng.bits_between(1e-300, 1e300),
@@ -523,7 +534,8 @@ const CASES: &[Case] = &[
         ranges: &[],
         special: &[],
         pairs: Some(pairs_atan2),
-        ranges_text: "±[1e-300, 1e300]², ±[0.1, 10]², close magnitudes; specials²",
+        ranges_text:
+            "±[1e-300, 1e300]², ±[0.1, 10]², close magnitudes, ratios ≈ tan(π/8); specials²",
     },
     Case {
         op: Op::Power,
