@@ -789,7 +789,7 @@ impl Job<'_> {
     /// slots; a broadcast input's first element).
     fn operands(
         &self,
-        instr: &crate::bytecode::Instr,
+        instr: &Instr,
         bk: &BodyKernel,
         inputs: &[*const u8],
         firsts: &[*const u8],

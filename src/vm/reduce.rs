@@ -753,7 +753,6 @@ pub(crate) trait Reducer: Sync {
     ///
     /// # Safety
     /// As [`Reducer::block`], for both factors.
-    #[allow(clippy::too_many_arguments)]
     unsafe fn block_products(
         &self,
         unit: usize,
