@@ -571,6 +571,13 @@ fn slot_of(s: &Scalar) -> Slot {
 
 /// A Python value bound to a name the program reads as an operand: it was compiled for another
 /// signature.
+fn missing_variable(name: &str) -> Error {
+    Error::new(
+        ErrorKind::UnknownVariable,
+        format!("variable `{name}` was not given a value"),
+    )
+}
+
 fn literal_for_operand(name: &str) -> Error {
     Error::new(
         ErrorKind::Type,
@@ -601,12 +608,6 @@ fn check_literals(expr: &Expr, vars: &Vars<'_>) -> Result<()> {
 
 fn bind(program: &Program, vars: &Vars<'_>, extra_slots: &mut Vec<Slot>) -> Result<Bound> {
     exec::validate(program)?;
-    let missing = |name: &str| {
-        Error::new(
-            ErrorKind::UnknownVariable,
-            format!("variable `{name}` was not given a value"),
-        )
-    };
     let wrong_dtype = |name: &str, got: DType, want: DType| {
         Error::new(
             ErrorKind::Type,
@@ -621,7 +622,10 @@ fn bind(program: &Program, vars: &Vars<'_>, extra_slots: &mut Vec<Slot>) -> Resu
             ScalarInit::Computed(_) => Slot::default(),
             ScalarInit::Var(v) => {
                 let spec = &program.scalar_vars[*v as usize];
-                let scalar = match vars.get(&spec.name).ok_or_else(|| missing(&spec.name))? {
+                let scalar = match vars
+                    .get(&spec.name)
+                    .ok_or_else(|| missing_variable(&spec.name))?
+                {
                     Var::Scalar(s) => *s,
                     // A 0-d array may stand for a scalar.
                     Var::Array(a) if a.shape().is_empty() => {
@@ -662,7 +666,9 @@ fn bind(program: &Program, vars: &Vars<'_>, extra_slots: &mut Vec<Slot>) -> Resu
     extra_slots.clear();
     extra_slots.reserve(program.inputs.len());
     for spec in &program.inputs {
-        let var = vars.get(&spec.name).ok_or_else(|| missing(&spec.name))?;
+        let var = vars
+            .get(&spec.name)
+            .ok_or_else(|| missing_variable(&spec.name))?;
         if let Var::Literal(_) = var {
             return Err(literal_for_operand(&spec.name));
         }
@@ -1156,11 +1162,7 @@ impl Expr {
         let mut order = FortranVote::default();
         for spec in &program.inputs {
             let Some(var) = vars.get(&spec.name) else {
-                return Err(Error::new(
-                    ErrorKind::UnknownVariable,
-                    format!("variable `{}` was not given a value", spec.name),
-                )
-                .with_source(self.source()));
+                return Err(missing_variable(&spec.name).with_source(self.source()));
             };
             match var {
                 Var::Array(a) => {

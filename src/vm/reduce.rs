@@ -187,14 +187,8 @@ pub(crate) fn pairwise_of<T: Float, V: Values<T>>(v: V, n: usize) -> T {
     if n < 8 {
         (0..n).fold(T::ZERO, |r, i| r + v.get(i))
     } else if n <= 128 {
-        let mut r = v.chunk(0);
-        for i in 1..n / 8 {
-            let c = v.chunk(i);
-            for j in 0..8 {
-                r[j] = r[j] + c[j];
-            }
-        }
-        (n - n % 8..n).fold(sum8(r), |res, i| res + v.get(i))
+        let (r, end) = partials8(v, n);
+        (end..n).fold(sum8(r), |res, i| res + v.get(i))
     } else if n % 128 == 0 && (n / 128).is_power_of_two() && n / 128 <= LOOP_LEAVES {
         let mut leaves = [T::ZERO; LOOP_LEAVES];
         // NumPy starts a leaf's partial sums from its first 8 values; -0.0 + x is x, bit for
@@ -226,19 +220,19 @@ pub(crate) fn pairwise_of<T: Float, V: Values<T>>(v: V, n: usize) -> T {
     }
 }
 
-/// The leaf of NumPy's pairwise sum (8 <= `xs.len()` <= 128): eight interleaved partial sums
-/// over the longest prefix of whole groups of 8, and that prefix's length (the caller adds
-/// the rest, and combines the partials its own way: real or (re, im) pairs).
-fn partials8<T: Float>(xs: &[T]) -> ([T; 8], usize) {
-    let mut r = [T::ZERO; 8];
-    r.copy_from_slice(&xs[..8]);
-    let end = xs.len() - xs.len() % 8;
-    for chunk in xs[8..end].chunks_exact(8) {
+/// The leaf of NumPy's pairwise sum over the first `n` values of `v` (8 <= `n` <= 128): eight
+/// interleaved partial sums over the longest prefix of whole groups of 8, and that prefix's
+/// length (the caller adds the rest, and combines the partials its own way: real or (re, im)
+/// pairs).
+fn partials8<T: Float, V: Values<T>>(v: V, n: usize) -> ([T; 8], usize) {
+    let mut r = v.chunk(0);
+    for i in 1..n / 8 {
+        let c = v.chunk(i);
         for j in 0..8 {
-            r[j] = r[j] + chunk[j];
+            r[j] = r[j] + c[j];
         }
     }
-    (r, end)
+    (r, n - n % 8)
 }
 
 /// NumPy's complex pairwise sum: the same recursion over the interleaved (re, im) floats, with
@@ -254,7 +248,7 @@ pub(crate) fn pairwise_complex<T: Float>(xs: &[T]) -> (T, T) {
         }
         (rr, ri)
     } else if n <= 128 {
-        let (r, end) = partials8(xs);
+        let (r, end) = partials8(xs, n);
         let mut rr = (r[0] + r[2]) + (r[4] + r[6]);
         let mut ri = (r[1] + r[3]) + (r[5] + r[7]);
         for c in xs[end..].chunks_exact(2) {
