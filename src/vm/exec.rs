@@ -1084,29 +1084,32 @@ pub fn instr_cost(op: Op) -> usize {
     }
 }
 
-/// Work (elements × [`instr_cost`]) below which an evaluation stays on the calling thread.
-///
-/// A sleeping rayon worker takes 20-100 µs to wake on these (virtual) machines: measured with
-/// an empty `in_place_scope` spawn, median 23 µs right after the previous call, 62 µs after
-/// 1 ms idle, 106 µs after 10 ms. The calling thread starts on the blocks at once and the
-/// workers claim what is left when they wake, so a parallel run costs at most the wake-up
-/// latency more than a serial one, and gains only when the serial time is well above it.
-/// `2*a+48` (`ndexpr bench --threads 1` vs `--threads 2`, out=, idle machine): 64K elements
-/// 34 vs 101 µs, 256K 106 vs 243 µs, 512K 849 vs 467 µs (out of L2 from there on). 2^19 units
-/// is ~130 µs of serial work: `2*a+48` goes parallel from 256K elements, `sin(a)` from 16K.
-pub const PARALLEL_WORK: usize = 1 << 19;
+/// Work (elements × [`instr_cost`]) from which an evaluation uses the pool's workers while
+/// they are awake (spinning after a recent job, see [`super::threads`]): a job reaches them in
+/// well under a microsecond, but each thread's share must still be several microseconds of
+/// work. `2*a+48` into `out=` from Python, µs per call with 1 / 2 threads, workers awake
+/// (idle machine, medians): 16K elements 5.0 / 6.0, 24K 7.8 / 7.5, 48K 14.6 / 8.6, 120K
+/// 34.5 / 19.7. 2^16 units is `2*a+48` from 32K elements.
+pub const PARALLEL_WORK: usize = 1 << 16;
 
-/// Blocks each claim takes: enough claims per thread that a late-waking worker still finds
-/// work (and a fast thread can take over a slow one's share), few enough that the shared
-/// counter is not contended.
+/// Work from which an evaluation wakes sleeping workers. Waking one takes 20-100 µs on these
+/// (virtual) machines (measured with rayon's pool: median 23 µs right after the previous call,
+/// 62 µs after 1 ms idle, 106 µs after 10 ms); the caller does not wait for it (it starts on
+/// the blocks at once and a late worker finds less left), it pays only the wake-up call: with
+/// workers that never spin (`NDEXPR_SPIN_US=0`) `2*a+48` took 16 / 19 µs at 40K elements
+/// (1 / 2 threads), 26 / 20 at 60K, 48 / 28 at 120K. Below this much work the evaluation stays
+/// on the calling thread and lets the workers sleep.
+pub const WAKE_WORK: usize = 1 << 17;
+
+/// Claims each thread's share is cut into: a thread takes its own share front to back (the
+/// same thread gets the same part of the arrays call after call, which stays in its L2), and a
+/// thread that runs out takes claims from the back of another's share (a late or slow worker).
 const CLAIMS_PER_THREAD: usize = 8;
 
-/// Runs every block of `job`, on up to `threads` threads when the work is large enough, else on
-/// the calling thread. The calling thread works from the start; the pool's workers claim
-/// ranges of blocks from a shared counter as they wake. Every block is computed the same way
-/// whichever thread takes it, so results do not depend on the thread count.
-/// Runs `job` (on up to `threads` threads when its work reaches `min_work`); an integer raised
-/// to a negative power found while running is NumPy's error, reported once every block ran.
+/// Runs `job` (on up to `threads` threads when its work reaches `min_work`, and
+/// [`WAKE_WORK`] if the workers sleep); an integer raised to a negative power found while
+/// running is NumPy's error, reported once every block ran. Every block is computed the same
+/// way whichever thread takes it, so results do not depend on the thread count.
 pub(crate) fn run_job(job: Job<'_>, threads: usize, min_work: usize) -> Result<()> {
     spread(&job, threads, min_work);
     if job.negative_power.into_inner() {
@@ -1131,23 +1134,122 @@ fn spread(job: &Job<'_>, threads: usize, min_work: usize) {
     let work = job.plan.len().saturating_mul(per_elem);
     let threads = threads.min(units);
     if threads <= 1 || work < min_work {
-        job.run_units(0..units);
-        return;
+        return job.run_units(0..units);
     }
     let Some(pool) = super::threads::pool(threads) else {
-        job.run_units(0..units);
-        return;
+        return job.run_units(0..units);
     };
-    let step = units.div_ceil(threads * CLAIMS_PER_THREAD).max(1);
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let claim = || {
-        let start = next.fetch_add(step, std::sync::atomic::Ordering::Relaxed);
-        (start < units).then(|| start..(start + step).min(units))
-    };
-    pool.in_place_scope(|s| {
-        for _ in 1..threads {
-            s.spawn(|_| job.run_claimed(&mut || claim()));
+    if work < WAKE_WORK.max(min_work) && !pool.is_awake() {
+        return job.run_units(0..units);
+    }
+    let shares = Shares::new(units, threads);
+    pool.run(&|me| job.run_claimed(&mut || shares.claim(me)));
+}
+
+/// The blocks of a job cut into claims, each thread's share a run of claims: its owner takes
+/// them from the front, the others steal from the back once their own share is done.
+struct Shares {
+    units: usize,
+    claims: usize,
+    /// Per thread: the next claim to take from the front (high 32 bits), one past the last
+    /// (low 32 bits).
+    ranges: Vec<std::sync::atomic::AtomicU64>,
+}
+
+impl Shares {
+    fn new(units: usize, threads: usize) -> Shares {
+        let claims = units.min(threads * CLAIMS_PER_THREAD);
+        let ranges = (0..threads)
+            .map(|t| {
+                let (lo, hi) = (t * claims / threads, (t + 1) * claims / threads);
+                std::sync::atomic::AtomicU64::new(((lo as u64) << 32) | hi as u64)
+            })
+            .collect();
+        Shares {
+            units,
+            claims,
+            ranges,
         }
-        job.run_claimed(&mut || claim());
-    });
+    }
+
+    /// The blocks of claim `k`.
+    fn blocks(&self, k: usize) -> std::ops::Range<usize> {
+        let at = |k: usize| (k as u128 * self.units as u128 / self.claims as u128) as usize;
+        at(k)..at(k + 1)
+    }
+
+    /// The next claim for thread `me`: its own front, else another's back; `None` when all
+    /// are taken.
+    fn claim(&self, me: usize) -> Option<std::ops::Range<usize>> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let take = |t: usize, front: bool| loop {
+            let r = self.ranges[t].load(Relaxed);
+            let (lo, hi) = (r >> 32, r & 0xffff_ffff);
+            if lo >= hi {
+                return None;
+            }
+            let (next, k) = if front {
+                (((lo + 1) << 32) | hi, lo)
+            } else {
+                ((lo << 32) | (hi - 1), hi - 1)
+            };
+            if self.ranges[t]
+                .compare_exchange_weak(r, next, Relaxed, Relaxed)
+                .is_ok()
+            {
+                return Some(k as usize);
+            }
+        };
+        let n = self.ranges.len();
+        take(me, true)
+            .or_else(|| (1..n).find_map(|d| take((me + d) % n, false)))
+            .map(|k| self.blocks(k))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Shares;
+
+    #[test]
+    fn shares_hand_out_every_block_once() {
+        for units in [1, 2, 7, 15, 16, 17, 100, 1001] {
+            for threads in [1, 2, 3, 8] {
+                // Owners take their fronts in order; `order` mixes which thread asks next,
+                // including threads that only ever steal.
+                for order in [0usize, 1, 7] {
+                    let shares = Shares::new(units, threads);
+                    let mut seen = vec![0u8; units];
+                    let mut last_own = vec![None::<usize>; threads];
+                    let mut k = 0usize;
+                    let mut idle = 0;
+                    while idle < threads {
+                        let me = (k * order + k / 3) % threads;
+                        k += 1;
+                        match shares.claim(me) {
+                            Some(r) => {
+                                idle = 0;
+                                assert!(!r.is_empty() && r.end <= units);
+                                let own = threads == 1 || {
+                                    let c = (r.start * shares.claims).div_ceil(units);
+                                    (me * shares.claims / threads
+                                        ..(me + 1) * shares.claims / threads)
+                                        .contains(&c)
+                                };
+                                if own {
+                                    assert!(last_own[me].is_none_or(|e| e <= r.start));
+                                    last_own[me] = Some(r.end);
+                                }
+                                for u in r {
+                                    seen[u] += 1;
+                                }
+                            }
+                            None => idle += 1,
+                        }
+                    }
+                    assert!(seen.iter().all(|&s| s == 1), "{units} {threads} {order}");
+                }
+            }
+        }
+    }
 }
