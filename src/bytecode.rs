@@ -113,6 +113,17 @@ ops! {
     Where = "where", 3;
     /// `fma(a, b, c)`: `a*b + c` with one rounding.
     Fma = "fma", 3;
+    // Superinstructions the compiler makes of a multiply whose only use is an add or a
+    // subtract: one pass over the block instead of two, each operation still rounded on its
+    // own (the bits of NumPy's multiply then add), the operands kept in their order.
+    /// `(x*y) + z`.
+    MultiplyAdd = "multiply_add", 3;
+    /// `z + (x*y)`.
+    AddMultiply = "add_multiply", 3;
+    /// `(x*y) - z`.
+    MultiplySubtract = "multiply_subtract", 3;
+    /// `z - (x*y)`.
+    SubtractMultiply = "subtract_multiply", 3;
     /// `clip(x, lo, hi)`: `minimum(maximum(x, lo), hi)`, NaN-propagating as NumPy.
     Clip = "clip", 3;
     /// Conversion from the instruction's `ty` to its `out` dtype, as NumPy's `astype` (unsafe casting).

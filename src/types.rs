@@ -595,7 +595,9 @@ fn ufunc_loops(op: crate::bytecode::Op) -> Option<&'static str> {
         Clip => {
             "???>? bbb>b BBB>B hhh>h HHH>H iii>i III>I qqq>q QQQ>Q eee>e fff>f ddd>d FFF>F DDD>D"
         }
-        Real | Imag | Complex | Where | Fma | Cast | Copy => return None,
+        // Not user functions: the compiler makes the fused ones after type checking.
+        Real | Imag | Complex | Where | Fma | Cast | Copy | MultiplyAdd | AddMultiply
+        | MultiplySubtract | SubtractMultiply => return None,
     })
 }
 

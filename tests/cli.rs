@@ -46,10 +46,7 @@ fn usage_errors_exit_with_2() {
 fn disasm_prints_the_program() {
     let (code, out, _) = ndexpr(&["disasm", "2*a + 48"]);
     assert_eq!(code, 0);
-    assert_eq!(
-        out,
-        "r0 = multiply.f64 2.0, a\nr0 = add.f64 r0, 48.0\nret r0\n"
-    );
+    assert_eq!(out, "r0 = multiply_add.f64 2.0, a, 48.0\nret r0\n");
 }
 
 const BENCH_KEYS: [&str; 17] = [

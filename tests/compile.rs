@@ -37,11 +37,9 @@ fn err(src: &str) -> ndexpr::Error {
 fn the_seed_expression() {
     assert_eq!(
         disasm("2*a + 48"),
-        lines(&[
-            "r0 = multiply.f64 2.0, a",
-            "r0 = add.f64 r0, 48.0",
-            "ret r0"
-        ])
+        // One pass: the multiply is fused into the add that is its only use (still rounded
+        // twice, as NumPy's two ufuncs).
+        lines(&["r0 = multiply_add.f64 2.0, a, 48.0", "ret r0"])
     );
 }
 
@@ -110,12 +108,11 @@ fn common_subexpressions_are_computed_once() {
         e.disassemble(),
         lines(&[
             "r0 = sin.f64 a",
-            "r1 = multiply.f64 r0, r0",
-            "r1 = add.f64 r1, r0",
-            "ret r1"
+            "r0 = multiply_add.f64 r0, r0, r0",
+            "ret r0"
         ])
     );
-    assert_eq!(e.program().registers.len(), 2);
+    assert_eq!(e.program().registers.len(), 1);
 }
 
 #[test]
@@ -124,8 +121,9 @@ fn registers_are_reused_by_liveness() {
     let e = Expr::compile(&sum, &sig()).unwrap();
     assert_eq!(e.program().body.len(), 49);
     assert!(e.program().registers.len() <= 2, "{}", e.disassemble());
+    // The first product is fused into the final add, so its factors stay alive until then.
     let e = Expr::compile("(a+b)*(a-b) + (a*b)*(b-a)", &sig()).unwrap();
-    assert!(e.program().registers.len() <= 3, "{}", e.disassemble());
+    assert!(e.program().registers.len() <= 4, "{}", e.disassemble());
 }
 
 #[test]

@@ -669,6 +669,10 @@ fn coverage() {
         (Op::Imag, CPX.to_vec()),
         (Op::Complex, FLOATS.to_vec()),
         (Op::Fma, intf.clone()),
+        (Op::MultiplyAdd, intf.clone()),
+        (Op::AddMultiply, intf.clone()),
+        (Op::MultiplySubtract, intf.clone()),
+        (Op::SubtractMultiply, intf.clone()),
         (Op::Clip, all.clone()),
         (Op::Copy, DType::ALL.to_vec()),
         (Op::Where, DType::ALL.to_vec()),
@@ -905,6 +909,62 @@ fn eval_scalar_checks_and_other_ops() {
             &[F64(a), F64(a), F64(-1.0)]
         ),
         F64(2f64.powi(-29) + 2f64.powi(-60))
+    );
+    // The fused multiply-add superinstructions round twice, as a multiply then an add.
+    let f3 = |op, x: f64, y: f64, z: f64| match ev(
+        op,
+        DType::F64,
+        DType::F64,
+        &[F64(x), F64(y), F64(z)],
+    ) {
+        F64(v) => v,
+        _ => unreachable!(),
+    };
+    assert_eq!(f3(Op::MultiplyAdd, a, a, -1.0), 2f64.powi(-29));
+    assert_eq!(f3(Op::AddMultiply, a, a, -1.0), 2f64.powi(-29));
+    assert_eq!(f3(Op::MultiplySubtract, a, a, 1.0), 2f64.powi(-29));
+    assert_eq!(f3(Op::SubtractMultiply, a, a, 1.0), -(2f64.powi(-29)));
+    assert_eq!(f3(Op::SubtractMultiply, 2.0, 3.0, 10.0), 4.0);
+    assert_eq!(f3(Op::MultiplySubtract, 2.0, 3.0, 10.0), -4.0);
+    // -0.0: (-1*0) + -0 is -0, -0 - (1*0) is -0, 0 - (1*0) is +0.
+    assert_eq!(
+        f3(Op::MultiplyAdd, -1.0, 0.0, -0.0).to_bits(),
+        (-0.0f64).to_bits()
+    );
+    assert_eq!(
+        f3(Op::SubtractMultiply, 1.0, 0.0, -0.0).to_bits(),
+        (-0.0f64).to_bits()
+    );
+    assert_eq!(
+        f3(Op::SubtractMultiply, 1.0, 0.0, 0.0).to_bits(),
+        0.0f64.to_bits()
+    );
+    // Overflow in the product is not rescued by the add (a fused multiply-add gives 5e307).
+    assert_eq!(f3(Op::MultiplyAdd, 1e308, 2.0, -1.5e308), f64::INFINITY);
+    // Integers wrap: 16*16 + 3 = 259 = 3 (mod 256); 3 - 16*16 = -253 = 3 (mod 256).
+    for op in [Op::MultiplyAdd, Op::AddMultiply] {
+        assert_eq!(
+            ev(op, DType::U8, DType::U8, &[U8(16), U8(16), U8(3)]),
+            U8(3)
+        );
+    }
+    assert_eq!(
+        ev(
+            Op::SubtractMultiply,
+            DType::U8,
+            DType::U8,
+            &[U8(16), U8(16), U8(3)]
+        ),
+        U8(3)
+    );
+    assert_eq!(
+        ev(
+            Op::MultiplySubtract,
+            DType::I8,
+            DType::I8,
+            &[I8(-128), I8(1), I8(1)]
+        ),
+        I8(127)
     );
     assert_eq!(
         ev(Op::Clip, DType::I32, DType::I32, &[I32(9), I32(0), I32(5)]),

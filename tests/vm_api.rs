@@ -295,3 +295,133 @@ fn complex_expm1_of_a_huge_imaginary_part() {
         );
     }
 }
+
+/// A multiply whose only use is an add or a subtract runs fused with it (`multiply_add` and
+/// its kin): the results are still a multiply rounded, then an add rounded, operands in the
+/// written order, over special values, for floats and wrapping integers, views included.
+#[test]
+fn fused_multiply_adds_round_twice_like_numpy() {
+    let specials = [
+        0.0,
+        -0.0,
+        1.0 + 2f64.powi(-30),
+        -1.0,
+        1e308,
+        -1.5e308,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NAN,
+        5e-324,
+        3.0,
+        -7.25,
+    ];
+    let m = specials.len();
+    // Every combination of three specials, then ordinary values (sizes past a block).
+    let mut cols = [Vec::new(), Vec::new(), Vec::new()];
+    for i in 0..m * m * m {
+        cols[0].push(specials[i % m]);
+        cols[1].push(specials[i / m % m]);
+        cols[2].push(specials[i / (m * m)]);
+    }
+    for (k, col) in cols.iter_mut().enumerate() {
+        col.extend(data(1500, k as u64 + 5));
+    }
+    let [a, b, c] = cols.map(Array1::from);
+    type Reference = fn(f64, f64, f64) -> f64;
+    let cases: [(&str, Reference); 7] = [
+        ("a*b + c", |a, b, c| (a * b) + c),
+        ("c + a*b", |a, b, c| c + (a * b)),
+        ("a*b - c", |a, b, c| (a * b) - c),
+        ("c - a*b", |a, b, c| c - (a * b)),
+        ("a**2 + c", |a, _, c| (a * a) + c),
+        ("2*a + 48", |a, _, _| (2.0 * a) + 48.0),
+        ("c - 3*b", |_, b, c| c - (3.0 * b)),
+    ];
+    let same = |x: f64, y: f64| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan());
+    for (src, f) in cases {
+        let e = Expr::compile(
+            src,
+            &Vars::new()
+                .with("a", &a)
+                .with("b", &b)
+                .with("c", &c)
+                .signature(),
+        )
+        .unwrap();
+        assert_eq!(e.program().body.len(), 1, "{src}: {}", e.disassemble());
+        // Reversed views too (read in place with negative strides).
+        for rev in [false, true] {
+            let (av, bv, cv) = if rev {
+                (a.slice(s![..;-1]), b.slice(s![..;-1]), c.slice(s![..;-1]))
+            } else {
+                (a.view(), b.view(), c.view())
+            };
+            let vars = Vars::new().with("a", av).with("b", bv).with("c", cv);
+            let r = evaluate(src, &vars).unwrap().into_f64().unwrap();
+            for i in 0..a.len() {
+                let want = f(av[i], bv[i], cv[i]);
+                assert!(same(r[[i]], want), "{src} at {i}: {} vs {want}", r[[i]]);
+            }
+        }
+        // float32: each operation rounded to float32.
+        let (a32, b32, c32) = (
+            a.mapv(|x| x as f32),
+            b.mapv(|x| x as f32),
+            c.mapv(|x| x as f32),
+        );
+        let vars = Vars::new().with("a", &a32).with("b", &b32).with("c", &c32);
+        let ndexpr::Array::F32(r) = evaluate(src, &vars).unwrap() else {
+            panic!("{src}: not float32")
+        };
+        let f32_case = |x: f32, y: f32, z: f32| -> f32 {
+            match src {
+                "a*b + c" => (x * y) + z,
+                "c + a*b" => z + (x * y),
+                "a*b - c" => (x * y) - z,
+                "c - a*b" => z - (x * y),
+                "a**2 + c" => (x * x) + z,
+                "2*a + 48" => (2.0 * x) + 48.0,
+                _ => z - (3.0 * y),
+            }
+        };
+        for i in 0..a.len() {
+            let want = f32_case(a32[i], b32[i], c32[i]);
+            let got = r[[i]];
+            assert!(
+                got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+                "f32 {src} at {i}"
+            );
+        }
+    }
+    // Integers wrap in each operation.
+    let ai = Array1::from_iter((0..3000).map(|i: i32| i.wrapping_mul(2654435761u32 as i32)));
+    let bi = Array1::from_iter((0..3000).map(|i: i32| i.wrapping_mul(40503) ^ 0x5bd1e995));
+    let ci = Array1::from_iter((0..3000).map(|i: i32| i.wrapping_mul(-7)));
+    let vars = Vars::new().with("a", &ai).with("b", &bi).with("c", &ci);
+    let ndexpr::Array::I32(r) = evaluate("c - a*b", &vars).unwrap() else {
+        panic!("not int32")
+    };
+    for i in 0..3000 {
+        assert_eq!(r[[i]], ci[i].wrapping_sub(ai[i].wrapping_mul(bi[i])));
+    }
+    // Not fused: a product used twice, booleans (logical), complex products.
+    let sig = Vars::new().with("a", &a).with("b", &b).signature();
+    let e = Expr::compile("a*b + a*b", &sig).unwrap();
+    assert!(e
+        .program()
+        .body
+        .iter()
+        .all(|i| i.op != ndexpr::bytecode::Op::MultiplyAdd));
+    let e = Expr::compile("(a > 0)*(b > 0) + (a < b)", &sig).unwrap();
+    assert!(
+        e.disassemble().contains("multiply.bool"),
+        "{}",
+        e.disassemble()
+    );
+    let e = Expr::compile("a*1j*b + 1j", &sig).unwrap();
+    assert!(
+        !e.disassemble().contains("multiply_add"),
+        "{}",
+        e.disassemble()
+    );
+}

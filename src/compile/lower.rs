@@ -115,21 +115,18 @@ fn lower_values(
         _ => Some(home[root].expect("root lowered")),
     };
 
+    let body = fuse_multiplies(dag, &body_nodes, root);
     let mut last_use = vec![0usize; dag.len()];
-    for (i, &id) in body_nodes.iter().enumerate() {
-        if let Node::Op { args, .. } = dag.node(id) {
-            for &a in args {
-                last_use[a] = i;
-            }
+    for (i, step) in body.iter().enumerate() {
+        for &a in &step.args {
+            last_use[a] = i;
         }
     }
 
     let mut free: Vec<u16> = Vec::new();
     let size = |d: DType| d.size();
-    for (i, &id) in body_nodes.iter().enumerate() {
-        let Node::Op { op, ty, args } = dag.node(id) else {
-            unreachable!()
-        };
+    for (i, step) in body.iter().enumerate() {
+        let (id, op, ty, args) = (step.id, &step.op, &step.ty, &step.args);
         let out = dag.dtype(id);
         let operands: Vec<Operand> = args
             .iter()
@@ -200,4 +197,74 @@ fn lower_values(
         }
     }
     program
+}
+
+/// One body instruction before register allocation: node `id` computed by `op` over `args`.
+struct Step {
+    id: NodeId,
+    op: Op,
+    ty: DType,
+    args: Vec<NodeId>,
+}
+
+/// The body nodes as instructions, with each multiply (or square) whose only use is an add or a subtract
+/// of the same dtype fused into it (`2*a + 48` is one `multiply_add`): one pass over the block
+/// instead of two, the same two roundings. Integers and float32/float64 only (bool's add and
+/// multiply are logical, complex products are not one operation, float16 is rounded between).
+fn fuse_multiplies(dag: &Dag, body_nodes: &[NodeId], root: NodeId) -> Vec<Step> {
+    let mut uses = vec![0usize; dag.len()];
+    uses[root] += 1;
+    for &id in body_nodes {
+        if let Node::Op { args, .. } = dag.node(id) {
+            for &a in args {
+                uses[a] += 1;
+            }
+        }
+    }
+    let fusable = |ty: DType| ty.is_integer() || matches!(ty, DType::F32 | DType::F64);
+    // The factors of a multiply (or a square: `x*x`, the same bits) that can be fused into its
+    // single user.
+    let product = |id: NodeId, ty: DType| match dag.node(id) {
+        Node::Op { op, ty: t, args }
+            if *t == ty && dag.dtype(id) == ty && uses[id] == 1 && !dag.is_uniform(id) =>
+        {
+            match op {
+                Op::Multiply => Some([args[0], args[1]]),
+                Op::Square => Some([args[0], args[0]]),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    let mut fused = vec![false; dag.len()];
+    let mut steps: Vec<Step> = Vec::with_capacity(body_nodes.len());
+    for &id in body_nodes {
+        let Node::Op { op, ty, args } = dag.node(id) else {
+            unreachable!("body nodes are operations")
+        };
+        let mut step = Step {
+            id,
+            op: *op,
+            ty: *ty,
+            args: args.clone(),
+        };
+        if matches!(op, Op::Add | Op::Subtract) && fusable(*ty) && dag.dtype(id) == *ty {
+            for k in 0..2 {
+                if let Some(xy) = product(args[k], *ty) {
+                    step.op = match (op, k) {
+                        (Op::Add, 0) => Op::MultiplyAdd,
+                        (Op::Add, _) => Op::AddMultiply,
+                        (_, 0) => Op::MultiplySubtract,
+                        _ => Op::SubtractMultiply,
+                    };
+                    step.args = vec![xy[0], xy[1], args[1 - k]];
+                    fused[args[k]] = true;
+                    break;
+                }
+            }
+        }
+        steps.push(step);
+    }
+    steps.retain(|s| !fused[s.id]);
+    steps
 }

@@ -237,6 +237,14 @@ fn lookup_at<L: isa::Level>(op: Op, ty: DType, out: DType, scalar_mask: u8) -> O
         Complex => pick!(ty, m, form2; floats => flt::MakeComplex),
         Where => pick!(ty, m, where_form; all => all::Where, half => all::Where),
         Fma => pick!(ty, m, form3s; ints => int::Fma, floats => flt::Fma),
+        MultiplyAdd => pick!(ty, m, form3s; ints => int::MultiplyAdd, floats => flt::MultiplyAdd),
+        AddMultiply => pick!(ty, m, form3s; ints => int::AddMultiply, floats => flt::AddMultiply),
+        MultiplySubtract => {
+            pick!(ty, m, form3s; ints => int::MultiplySubtract, floats => flt::MultiplySubtract)
+        }
+        SubtractMultiply => {
+            pick!(ty, m, form3s; ints => int::SubtractMultiply, floats => flt::SubtractMultiply)
+        }
         Clip => {
             pick!(ty, m, form3s; bool => all::Clip, ints => all::Clip, floats => all::Clip, complex => cpx::Clip)
         }

@@ -209,6 +209,10 @@ pub mod int {
     }
     map3! { <T: Int>
         Fma -> T = |a, b, c| a.wmul(b).wadd(c);
+        MultiplyAdd -> T = |x, y, z| x.wmul(y).wadd(z);
+        AddMultiply -> T = |x, y, z| z.wadd(x.wmul(y));
+        MultiplySubtract -> T = |x, y, z| x.wmul(y).wsub(z);
+        SubtractMultiply -> T = |x, y, z| z.wsub(x.wmul(y));
     }
 }
 
@@ -262,6 +266,11 @@ pub mod flt {
     }
     map3! { <T: Float>
         Fma -> T = |a, b, c| a.fma(b, c);
+        // Two roundings, never contracted to one fused multiply-add (Rust does not contract).
+        MultiplyAdd -> T = |x, y, z| (x * y) + z;
+        AddMultiply -> T = |x, y, z| z + (x * y);
+        MultiplySubtract -> T = |x, y, z| (x * y) - z;
+        SubtractMultiply -> T = |x, y, z| z - (x * y);
     }
 
     // Vectorised approximations with an exact second pass for the lanes they cannot do
