@@ -44,10 +44,15 @@ pub const MEMORY_BLOCK: usize = 128;
 
 /// Bytes of operands (inputs and output together) from which an elementwise evaluation that
 /// does little work per byte (its [`instr_cost`]s add up to at most 3 per array operand) uses
-/// [`MEMORY_BLOCK`]: between the measured sizes where the longer blocks still win (3.2 MB)
-/// and where the short ones already do (9.6 MB, `2*a+3*b-c` at 3x10^5: 0.33 against
-/// 0.38-0.44 ms).
-pub const MEMORY_BYTES: usize = 4 << 20;
+/// [`MEMORY_BLOCK`]: this machine's L3 (32 MiB). Short blocks help only while the data comes
+/// from memory; from L3 the prefetcher keeps up with the longer bursts, and the longer blocks
+/// halve the per-block overhead. Evaluated again and again on the same arrays (the data stays
+/// in L3), from Python, µs per call with 1 / 2 threads, blocks of 128 against 512: `a*b+c` at
+/// 2.4e5 (7.7 MB) 162 / 86 against 110 / 64, `where(a>b,a,b)` 145 / 76 against 106 / 62; at
+/// 10^6 (32 MB) `a*b+c` 1118 / 417 against 872 / 281. (With the caches flushed between calls,
+/// as `ndexpr bench` does, the short blocks won from ~9.6 MB: `2*a+3*b-c` at 3x10^5 0.33
+/// against 0.38-0.44 ms; from memory is what they are for.)
+pub const MEMORY_BYTES: usize = 32 << 20;
 
 /// The block length for `program` over `inputs` writing `out_bytes`: [`MEMORY_BLOCK`] when its
 /// operands take more than [`MEMORY_BYTES`] and its instructions cost little per byte (short
