@@ -66,6 +66,20 @@ pub fn powi<const F: bool, const NB: u32, const NEG: bool>(x: f64, e: u32) -> (f
     if NB == 0 {
         return (1.0, false);
     }
+    let in_range = |v: f64| fabs(v) >= LO && fabs(v) <= HI;
+    if F && NB == 2 && !NEG {
+        // e is 2 or 3 (`x**3`, the common case, in six operations): x^2 = p + pe exactly, and
+        // x^3 = (p + pe) x = r + re + pe x with r + re = p x exactly; `re + pe x` (below
+        // 2^-52 |r|) is rounded once, so x^3 = r + lo within 2^-104 |r| before the final
+        // rounding, as accurate as the loop below. x^2 is p itself, correctly rounded.
+        let p = x * x;
+        let pe = mla::<F>(x, x, -p);
+        let r = p * x;
+        let lo = mla::<F>(pe, x, mla::<F>(p, x, -r));
+        let cube = e & 1 == 1;
+        let (hi, v) = (sel(cube, r, p), sel(cube, r + lo, p));
+        return (v, !(in_range(hi) && in_range(v)));
+    }
     let (xs, xt) = split(x);
     let low_bit = e & 1 == 1;
     // r = x^(bits seen so far), b = x^(2^bit); (rs, rt) and (bs, bt) their splits.
@@ -97,7 +111,6 @@ pub fn powi<const F: bool, const NB: u32, const NEG: bool>(x: f64, e: u32) -> (f
             (rs, rt) = split(rh);
         }
     }
-    let in_range = |v: f64| fabs(v) >= LO && fabs(v) <= HI;
     let r = if NEG {
         // 1 / (rh + rl): q, then q + q (1 - q rh - q rl) with q rh exact.
         let q = 1.0 / rh;
