@@ -847,3 +847,64 @@ fn operands_beyond_the_caches_run_in_short_blocks() {
         }
     }
 }
+
+/// A one-instruction body over contiguous operands runs over whole row spans (one kernel call
+/// per run of blocks in a row, `Job::single_pass`), not block by block: every row length
+/// around the block, rows split between threads' claims, broadcast rows and columns, in place,
+/// an output with padded rows, and the block-by-block path (a strided input) beside it. The
+/// kernel is the tests' own scalar multiply; expected values from ndarray.
+#[test]
+fn one_instruction_bodies_run_over_row_spans() {
+    use Operand::*;
+    let f = DType::F64;
+    let p = Program {
+        inputs: vec![input("a", f), input("b", f)],
+        body: vec![instr(Op::Multiply, f, f, 0, &[Input(0), Input(1)])],
+        ..prog_abc()
+    };
+    for cols in [1, BLOCK - 1, BLOCK, BLOCK + 1, 3 * BLOCK + 7] {
+        for rows in [1, 2, 9] {
+            let a = Array2::from_shape_vec((rows, cols), data(rows * cols, 1)).unwrap();
+            let b = Array2::from_shape_vec((rows, cols), data(rows * cols, 2)).unwrap();
+            let row = Array1::from(data(cols, 3));
+            let col = Array2::from_shape_vec((rows, 1), data(rows, 4)).unwrap();
+            let wide = Array2::from_shape_vec((rows, 2 * cols), data(2 * rows * cols, 5)).unwrap();
+            let strided = wide.slice(s![.., ..;2]);
+            let expected = [&a * &b, &a * &row, &a * &col, &a * &strided];
+            for threads in [1, 2, 3] {
+                let o = opts_threads(threads, 0);
+                let bs: [ndexpr::vm::ArrayRef<'_>; 4] = [
+                    b.view().into_dyn().into(),
+                    row.view().into_dyn().into(),
+                    col.view().into_dyn().into(),
+                    strided.into_dyn().into(),
+                ];
+                for (k, bv) in bs.into_iter().enumerate() {
+                    let vars = Vars::new().with("a", &a).with("b", bv);
+                    let r = f64_result(eval_program(&p, &vars, &o).unwrap());
+                    assert_eq!(
+                        r,
+                        expected[k].clone().into_dyn(),
+                        "{rows}x{cols} case {k}, {threads} threads"
+                    );
+                }
+                // Into rows of a wider buffer (each row a span of its own), and in place.
+                let mut out = Array2::<f64>::zeros((rows, cols + 3));
+                let vars = Vars::new().with("a", &a).with("b", &b);
+                eval_program_into(
+                    &p,
+                    &vars,
+                    out.slice_mut(s![.., ..cols]).into_dyn().into(),
+                    &o,
+                )
+                .unwrap();
+                assert_eq!(out.slice(s![.., ..cols]), expected[0]);
+                assert!(out.slice(s![.., cols..]).iter().all(|&v| v == 0.0));
+                let mut x = a.clone();
+                let vars = Vars::new().with("b", &b);
+                eval_program_in_place(&p, "a", &vars, (&mut x).into(), &o).unwrap();
+                assert_eq!(x, expected[0]);
+            }
+        }
+    }
+}
