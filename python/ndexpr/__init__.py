@@ -31,8 +31,6 @@ from __future__ import annotations
 import difflib
 import os
 import sys
-import threading
-import weakref
 
 import numpy as np
 
@@ -160,12 +158,9 @@ def _get_args(ex, spans, local_dict, global_dict, depth):
     return names, values
 
 
-# The last expression evaluated or validated in this thread, for re_evaluate().
-_last = threading.local()
-
-
-def _remember(ex, out, order, casting):
-    _last.state = (ex, weakref.ref(out) if out is not None else None, order, casting)
+# The last expression evaluated or validated in this thread, for re_evaluate(), is kept by the
+# extension (a thread-local there; `out` as a weak reference).
+_remember = _ndexpr.remember
 
 
 def _is_dask(value):
@@ -181,7 +176,7 @@ def _run(ex, names, values, out, order, casting):
             break
     else:
         if out is None or not _is_dask(out):
-            return _ndexpr.evaluate(ex, names, values, out, order, casting)
+            return _ndexpr.evaluate_values(ex, names, values, out, order, casting)
     from . import dask as _dask
 
     if out is not None:
@@ -189,94 +184,16 @@ def _run(ex, names, values, out, order, casting):
     return _dask.evaluate(ex, names, values, None, order, casting)
 
 
-def evaluate(
-    ex,
-    local_dict=None,
-    global_dict=None,
-    out=None,
-    order="K",
-    casting="same_kind",
-    sanitize=None,
-    _frame_depth=3,
-    disable_cache=False,
-    **kwargs,
-):
-    """Evaluate the array expression `ex` element-wise, as numexpr's ``evaluate``.
-
-    Parameters
-    ----------
-    ex : str
-        The expression, e.g. ``"2*a + 3*b"`` or ``"where(a > b, sin(a)**2, 0)"``. Variables are
-        looked up in `local_dict`, then in `global_dict`; when either is not given, the caller's
-        local (resp. global) variables are used instead, as numexpr does.
-    local_dict, global_dict : mapping, optional
-        Values of the variables: NumPy arrays of any numeric dtype, shape and strides (read in
-        place when aligned and native-endian, copied otherwise), NumPy scalars and 0-d arrays
-        (strong: they keep their dtype), Python ``bool``/``int``/``float``/``complex`` (weak
-        scalars, NEP 50: ``float32_array * k`` with ``k = 2.0`` is float32), or anything
-        ``np.asarray`` accepts.
-    out : ndarray, optional
-        Where to write the result; may be one of the inputs (``evaluate("a*2", out=a)``), strided
-        or of another dtype if `casting` allows. Its shape must be the result's (or one the
-        result broadcasts to). On error, `out` is left untouched. Returned when given.
-    order : {'K', 'A', 'C', 'F'}
-        Memory order of a new result: 'K' and 'A' give Fortran order when every array input is
-        Fortran-contiguous and C order otherwise; 'C' and 'F' force it.
-    casting : {'no', 'equiv', 'safe', 'same_kind', 'unsafe'}
-        How the result may be cast into `out` (NumPy's rules). Default 'same_kind', as numexpr
-        2.14.
-    sanitize, disable_cache :
-        Accepted for compatibility. ndexpr never passes the expression to Python's ``eval``, so
-        there is nothing to sanitize; ``disable_cache=True`` does not remember the call for
-        ``re_evaluate``.
-    optimization, truediv :
-        Accepted (and checked) for compatibility, then ignored: NumPy 2's semantics always
-        (``/`` is true division).
-
-    Returns
-    -------
-    ndarray or dask.array.Array
-        A new array of the dtype NumPy 2 gives the same expression, or `out`. When any variable
-        is a Dask array, a lazy Dask array computed chunk by chunk by ndexpr (`out` must then be
-        None: see ``ndexpr.dask``).
-
-    Raises
-    ------
-    SyntaxError
-        A malformed expression (the message shows it with a caret under the problem).
-    KeyError (VariableNotFoundError)
-        A variable with no value.
-    TypeError
-        No NumPy loop for these dtypes, an unknown function, a wrong number of arguments, a
-        dtype ndexpr does not support, or a result that can't be cast into `out`.
-    ValueError
-        Shapes that don't broadcast, a wrong `out` shape, a read-only `out`, a literal out of its
-        dtype's range.
-    """
-    if kwargs:
-        _check_context(kwargs)
-    if local_dict is None or global_dict is None:
-        # Inlined rather than shared with re_evaluate: at 1,000 elements a call costs ~2 us,
-        # and each Python-level call or container made here is a noticeable part of it.
-        frame = sys._getframe(_frame_depth - 2)
-        if local_dict is None:
-            local_dict = frame.f_locals
-        if global_dict is None:
-            global_dict = frame.f_globals
-        del frame
-    result = _evaluate_dicts(ex, local_dict, global_dict, out, order, casting)
-    if result is NotImplemented:
-        result = _evaluate_dask(ex, local_dict, global_dict, out, order, casting)
-    if not disable_cache:
-        _last.state = (ex, None if out is None else weakref.ref(out), order, casting)
-    return result
+# numexpr's `evaluate` is written in Rust (`_ndexpr.evaluate`, its docstring there): at 1,000
+# elements a call costs ~2 us, and a Python function around the extension took ~1 us of it.
+evaluate = _ndexpr.evaluate
 
 
 def re_evaluate(local_dict=None, global_dict=None, _frame_depth=2):
     """Evaluate again the last expression evaluated (or validated) in this thread, with fresh
     values of the same variables (looked up as ``evaluate`` does), and the same `out`, `order`
     and `casting`."""
-    state = getattr(_last, "state", None)
+    state = _ndexpr.last_call()
     if state is None:
         raise RuntimeError(
             "A previous evaluate() execution was not found, please call `validate` or "

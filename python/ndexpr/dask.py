@@ -361,7 +361,7 @@ class _Builder:
     def eager(self, text, names, consts):
         """A value without array operands (`sum(2)`): computed now, it is one number."""
         values = [consts[n] for n in names]
-        return da.asarray(_ndexpr.evaluate(text, names, values, None, "K", "same_kind"))
+        return da.asarray(_ndexpr.evaluate_values(text, names, values, None, "K", "same_kind"))
 
     def elementwise(self, text):
         names, consts, args, shape, chunks = self.frame(text)
