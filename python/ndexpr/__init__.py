@@ -189,29 +189,8 @@ def _run(ex, names, values, out, order, casting):
 evaluate = _ndexpr.evaluate
 
 
-def re_evaluate(local_dict=None, global_dict=None, _frame_depth=2):
-    """Evaluate again the last expression evaluated (or validated) in this thread, with fresh
-    values of the same variables (looked up as ``evaluate`` does), and the same `out`, `order`
-    and `casting`."""
-    state = _ndexpr.last_call()
-    if state is None:
-        raise RuntimeError(
-            "A previous evaluate() execution was not found, please call `validate` or "
-            "`evaluate` once before `re_evaluate`"
-        )
-    ex, out_ref, order, casting = state
-    out = out_ref() if out_ref is not None else None
-    if local_dict is None or global_dict is None:
-        frame = sys._getframe(_frame_depth - 1)
-        if local_dict is None:
-            local_dict = frame.f_locals
-        if global_dict is None:
-            global_dict = frame.f_globals
-        del frame
-    result = _evaluate_dicts(ex, local_dict, global_dict, out, order, casting)
-    if result is NotImplemented:
-        result = _evaluate_dask(ex, local_dict, global_dict, out, order, casting)
-    return result
+# numexpr's `re_evaluate`, also in Rust (see `evaluate`).
+re_evaluate = _ndexpr.re_evaluate
 
 
 def _evaluate_dask(ex, local_dict, global_dict, out, order, casting):

@@ -1168,7 +1168,7 @@ fn evaluate_numexpr<'py>(
     let (local_dict, global_dict) = match (local_dict, global_dict) {
         (Some(l), Some(g)) => (l, g),
         (l, g) => {
-            let (frame_locals, frame_globals) = caller_namespaces(py, _frame_depth)?;
+            let (frame_locals, frame_globals) = caller_namespaces(py, _frame_depth - 3)?;
             (l.unwrap_or(frame_locals), g.unwrap_or(frame_globals))
         }
     };
@@ -1203,10 +1203,10 @@ fn package_function<'py>(py: Python<'py>, name: &'static str) -> PyResult<Bound<
     py.import(intern!(py, "ndexpr"))?.getattr(name)
 }
 
-/// The local and global variables of the Python code `depth - 3` frames above the caller of
-/// `evaluate` (numexpr's `_frame_depth`: 3 is the caller itself).
-fn caller_namespaces(py: Python<'_>, depth: i64) -> PyResult<(Bound<'_, PyAny>, Bound<'_, PyAny>)> {
-    if depth == 3 {
+/// The local and global variables of the Python code `above` frames above the caller (0: the
+/// caller itself; numexpr's `_frame_depth` counts from inside its Python function).
+fn caller_namespaces(py: Python<'_>, above: i64) -> PyResult<(Bound<'_, PyAny>, Bound<'_, PyAny>)> {
+    if above == 0 {
         // SAFETY: the GIL is held (`py`); a function implemented in C (this one) has no frame
         // of its own, so the current frame is its caller's. Both calls return borrowed
         // references (NULL with an error set, or NULL when no Python frame runs), taken as new
@@ -1228,11 +1228,64 @@ fn caller_namespaces(py: Python<'_>, depth: i64) -> PyResult<(Bound<'_, PyAny>, 
     let frame = py
         .import(intern!(py, "sys"))?
         .getattr(intern!(py, "_getframe"))?
-        .call1(((depth - 3).max(0),))?;
+        .call1((above.max(0),))?;
     Ok((
         frame.getattr(intern!(py, "f_locals"))?,
         frame.getattr(intern!(py, "f_globals"))?,
     ))
+}
+
+/// Evaluate again the last expression evaluated (or validated) in this thread, with fresh
+/// values of the same variables (looked up as ``evaluate`` does), and the same `out`, `order`
+/// and `casting`.
+#[pyfunction]
+#[pyo3(signature = (local_dict=None, global_dict=None, _frame_depth=2))]
+fn re_evaluate<'py>(
+    py: Python<'py>,
+    local_dict: Option<Bound<'py, PyAny>>,
+    global_dict: Option<Bound<'py, PyAny>>,
+    _frame_depth: i64,
+) -> PyResult<Bound<'py, PyAny>> {
+    let Some(call) = last_call(py)? else {
+        return Err(PyRuntimeError::new_err(
+            "A previous evaluate() execution was not found, please call `validate` or \
+             `evaluate` once before `re_evaluate`",
+        ));
+    };
+    let [ex, out_ref, order, casting] = [0, 1, 2, 3].map(|i| call.get_item(i));
+    let (ex, out_ref, order, casting) = (ex?, out_ref?, order?, casting?);
+    let out = if out_ref.is_none() {
+        None
+    } else {
+        Some(out_ref.call0()?).filter(|o| !o.is_none())
+    };
+    let (local_dict, global_dict) = match (local_dict, global_dict) {
+        (Some(l), Some(g)) => (l, g),
+        (l, g) => {
+            let (frame_locals, frame_globals) = caller_namespaces(py, _frame_depth - 2)?;
+            (l.unwrap_or(frame_locals), g.unwrap_or(frame_globals))
+        }
+    };
+    let result = evaluate_dicts(
+        py,
+        &ex,
+        &local_dict,
+        &global_dict,
+        out.clone(),
+        &order,
+        &casting,
+    )?;
+    if result.is(py.NotImplemented().bind(py)) {
+        return package_function(py, "_evaluate_dask")?.call1((
+            ex,
+            &local_dict,
+            &global_dict,
+            &out,
+            &order,
+            &casting,
+        ));
+    }
+    Ok(result)
 }
 
 /// What `re_evaluate` repeats: the last expression evaluated (or validated) on this thread,
@@ -1438,6 +1491,7 @@ fn _ndexpr(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(evaluate_numexpr, m)?)?;
     m.add_function(wrap_pyfunction!(remember, m)?)?;
     m.add_function(wrap_pyfunction!(last_call, m)?)?;
+    m.add_function(wrap_pyfunction!(re_evaluate, m)?)?;
     m.add_function(wrap_pyfunction!(variable_names, m)?)?;
     m.add_function(wrap_pyfunction!(reductions, m)?)?;
     m.add_function(wrap_pyfunction!(reduction_dtypes, m)?)?;
