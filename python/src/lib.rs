@@ -1165,40 +1165,23 @@ fn evaluate_numexpr<'py>(
     }
     let order = order.unwrap_or_else(|| intern!(py, "K").clone().into_any());
     let casting = casting.unwrap_or_else(|| intern!(py, "same_kind").clone().into_any());
-    let (local_dict, global_dict) = match (local_dict, global_dict) {
-        (Some(l), Some(g)) => (l, g),
-        (l, g) => {
-            let (frame_locals, frame_globals) = caller_namespaces(py, _frame_depth - 3)?;
-            (l.unwrap_or(frame_locals), g.unwrap_or(frame_globals))
-        }
-    };
     let out = out.filter(|o| !o.is_none());
-    let mut result = evaluate_dicts(
+    let result = evaluate_in(
         py,
         ex,
-        &local_dict,
-        &global_dict,
+        (local_dict, global_dict, _frame_depth - 3),
         out.clone(),
         &order,
         &casting,
     )?;
-    if result.is(py.NotImplemented().bind(py)) {
-        result = package_function(py, "_evaluate_dask")?.call1((
-            ex,
-            &local_dict,
-            &global_dict,
-            &out,
-            &order,
-            &casting,
-        ))?;
-    }
     if !disable_cache {
         remember(py, ex, out.as_ref(), &order, &casting)?;
     }
     Ok(result)
 }
 
-/// A function of the `ndexpr` package (the Python layer), looked up once.
+/// A function of the `ndexpr` package (the Python layer), for the rare paths: option checks
+/// and Dask operands.
 fn package_function<'py>(py: Python<'py>, name: &'static str) -> PyResult<Bound<'py, PyAny>> {
     py.import(intern!(py, "ndexpr"))?.getattr(name)
 }
@@ -1259,21 +1242,41 @@ fn re_evaluate<'py>(
     } else {
         Some(out_ref.call0()?).filter(|o| !o.is_none())
     };
+    evaluate_in(
+        py,
+        &ex,
+        (local_dict, global_dict, _frame_depth - 2),
+        out,
+        &order,
+        &casting,
+    )
+}
+
+/// `evaluate_dicts` with each dictionary not given taken from the Python code `above` frames
+/// over the caller ([`caller_namespaces`]); a Dask operand sends the call to the Python layer.
+fn evaluate_in<'py>(
+    py: Python<'py>,
+    ex: &Bound<'py, PyAny>,
+    (local_dict, global_dict, above): (Option<Bound<'py, PyAny>>, Option<Bound<'py, PyAny>>, i64),
+    out: Option<Bound<'py, PyAny>>,
+    order: &Bound<'py, PyAny>,
+    casting: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
     let (local_dict, global_dict) = match (local_dict, global_dict) {
         (Some(l), Some(g)) => (l, g),
         (l, g) => {
-            let (frame_locals, frame_globals) = caller_namespaces(py, _frame_depth - 2)?;
+            let (frame_locals, frame_globals) = caller_namespaces(py, above)?;
             (l.unwrap_or(frame_locals), g.unwrap_or(frame_globals))
         }
     };
     let result = evaluate_dicts(
         py,
-        &ex,
+        ex,
         &local_dict,
         &global_dict,
         out.clone(),
-        &order,
-        &casting,
+        order,
+        casting,
     )?;
     if result.is(py.NotImplemented().bind(py)) {
         return package_function(py, "_evaluate_dask")?.call1((
@@ -1281,8 +1284,8 @@ fn re_evaluate<'py>(
             &local_dict,
             &global_dict,
             &out,
-            &order,
-            &casting,
+            order,
+            casting,
         ));
     }
     Ok(result)
