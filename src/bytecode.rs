@@ -320,6 +320,52 @@ pub struct Program {
 }
 
 impl Program {
+    /// The same program with each fused multiply-add (`multiply_add` and its kin) split back
+    /// into its multiply, into a register of its own, and its add or subtract: one operation at
+    /// a time as NumPy runs it, for the naive baseline of `ndexpr bench` (its registers are
+    /// full-size temporaries there).
+    pub fn unfused(&self) -> Program {
+        let mut p = self.clone();
+        p.body.clear();
+        for instr in &self.body {
+            let (op, product_first) = match instr.op {
+                Op::MultiplyAdd => (Op::Add, true),
+                Op::AddMultiply => (Op::Add, false),
+                Op::MultiplySubtract => (Op::Subtract, true),
+                Op::SubtractMultiply => (Op::Subtract, false),
+                _ => {
+                    p.body.push(instr.clone());
+                    continue;
+                }
+            };
+            p.registers.push(instr.ty);
+            let product = Operand::Reg(p.registers.len() as u16 - 1);
+            p.body.push(Instr {
+                op: Op::Multiply,
+                ty: instr.ty,
+                out: instr.ty,
+                dst: Dest::Reg(p.registers.len() as u16 - 1),
+                args: instr.args[..2].to_vec(),
+            });
+            let other = instr.args[2];
+            p.body.push(Instr {
+                op,
+                ty: instr.ty,
+                out: instr.out,
+                dst: instr.dst,
+                args: if product_first {
+                    vec![product, other]
+                } else {
+                    vec![other, product]
+                },
+            });
+        }
+        for sub in &mut p.reductions {
+            sub.program = sub.program.unfused();
+        }
+        p
+    }
+
     /// The largest element size any register holds (block buffers are sized for it).
     pub fn max_register_size(&self) -> usize {
         self.registers.iter().map(|d| d.size()).max().unwrap_or(1)

@@ -303,3 +303,34 @@ fn compiled_expressions_are_shareable() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Expr>();
 }
+
+#[test]
+fn unfused_programs_split_multiply_adds_back_into_numpys_operations() {
+    // The naive baseline of `ndexpr bench` runs one NumPy operation at a time.
+    let e = Expr::compile("2*a + 48", &sig()).unwrap();
+    assert_eq!(
+        e.program().unfused().disassemble(),
+        lines(&[
+            "r1 = multiply.f64 2.0, a",
+            "r0 = add.f64 r1, 48.0",
+            "ret r0"
+        ])
+    );
+    let e = Expr::compile("b - a*a", &sig()).unwrap();
+    assert_eq!(
+        e.program().unfused().disassemble(),
+        lines(&[
+            "r1 = multiply.f64 a, a",
+            "r0 = subtract.f64 b, r1",
+            "ret r0"
+        ])
+    );
+    // Reductions and their sub-programs too; nothing else changes.
+    let e = Expr::compile("sum(a*b + 1) - a", &sig()).unwrap();
+    let u = e.program().unfused();
+    let sub = &u.reductions[0].program;
+    assert!(sub.body.iter().any(|i| i.op == Op::Multiply));
+    assert!(sub.body.iter().all(|i| i.op != Op::MultiplyAdd));
+    let plain = Expr::compile("sin(a) + b", &sig()).unwrap();
+    assert_eq!(plain.program().unfused(), *plain.program());
+}

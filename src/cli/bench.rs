@@ -285,6 +285,9 @@ fn run_one(case: &Case, args: &BenchArgs) -> Result<Report, String> {
         None => n * (program.inputs.len() * dtype.size() + out_size) / 2,
     };
     let reg_bytes = program.registers.len() * program.max_register_size();
+    // The naive baseline runs NumPy's operations: fused multiply-adds split again.
+    let naive_program = program.unfused();
+    let naive_reg_bytes = naive_program.registers.len() * naive_program.max_register_size();
     let naive_opts = RunOptions {
         block: Some(n.max(1)),
         threads: Some(1),
@@ -313,7 +316,7 @@ fn run_one(case: &Case, args: &BenchArgs) -> Result<Report, String> {
         floor: vec![],
         fortran: args.fortran,
         ndexpr_temp: reg_bytes * vm::BLOCK * threads,
-        naive_temp: reg_bytes * n,
+        naive_temp: naive_reg_bytes * n,
         bytes,
     };
     let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
@@ -323,7 +326,8 @@ fn run_one(case: &Case, args: &BenchArgs) -> Result<Report, String> {
         r.ndexpr.push(ms(t));
         drop(fresh);
         let t = Instant::now();
-        let naive = vm::eval_program(program, &vars, &naive_opts).map_err(|e| e.to_string())?;
+        let naive =
+            vm::eval_program(&naive_program, &vars, &naive_opts).map_err(|e| e.to_string())?;
         r.naive.push(ms(t));
         drop(naive);
         let t = Instant::now();
