@@ -1,9 +1,9 @@
 //! `bench`: times one expression (or a suite) five ways in one interleaved run — ndexpr fused
-//! and blocked, the same program one whole operation at a time with full-size temporaries
-//! (what NumPy does), ndexpr into a preallocated output (`out=`), a plain memory copy of as
-//! many bytes as the expression reads and writes, and the floor: a read-only pass over the
-//! arrays each reduction pass reads, plus a copy of the bytes the elementwise pass reads and
-//! writes (for expressions without reductions, the copy again).
+//! and blocked, the same operations one at a time (fused multiply-adds split again) with
+//! full-size temporaries (what NumPy does), ndexpr into a preallocated output (`out=`), a
+//! plain memory copy of as many bytes as the expression reads and writes, and the floor: a
+//! read-only pass over the arrays each reduction pass reads, plus a copy of the bytes the
+//! elementwise pass reads and writes (for expressions without reductions, the copy again).
 
 use clap::Args;
 use ndarray::{ArrayD, IxDyn, ShapeBuilder, Slice};
@@ -429,7 +429,7 @@ fn table(reports: &[Report]) {
         reports.first().map_or(0, |r| r.threads),
         ndexpr::kernels::isa()
     );
-    outln!("naive = the same program one whole operation at a time with full-size temporaries, one thread (as NumPy)");
+    outln!("naive = the same operations one at a time (fused multiply-adds split) with full-size temporaries, one thread (as NumPy)");
     outln!("floor = a parallel read of the arrays each reduction pass reads, plus a parallel copy of the bytes the elementwise pass reads and writes (no reduction: the copy)");
 }
 
