@@ -1229,18 +1229,27 @@ fn re_evaluate<'py>(
     global_dict: Option<Bound<'py, PyAny>>,
     _frame_depth: i64,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let Some(call) = last_call(py)? else {
+    let call = LAST_CALL.with(|last| {
+        last.borrow().as_ref().map(|c| {
+            let bind = |o: &Py<PyAny>| o.bind(py).clone();
+            (
+                bind(&c.ex),
+                c.out.as_ref().map(bind),
+                bind(&c.order),
+                bind(&c.casting),
+            )
+        })
+    });
+    let Some((ex, out_ref, order, casting)) = call else {
         return Err(PyRuntimeError::new_err(
             "A previous evaluate() execution was not found, please call `validate` or \
              `evaluate` once before `re_evaluate`",
         ));
     };
-    let [ex, out_ref, order, casting] = [0, 1, 2, 3].map(|i| call.get_item(i));
-    let (ex, out_ref, order, casting) = (ex?, out_ref?, order?, casting?);
-    let out = if out_ref.is_none() {
-        None
-    } else {
-        Some(out_ref.call0()?).filter(|o| !o.is_none())
+    // `out` is held weakly: a collected `out` is evaluated into a new array.
+    let out = match out_ref {
+        Some(r) => Some(r.call0()?).filter(|o| !o.is_none()),
+        None => None,
     };
     evaluate_in(
         py,
@@ -1330,30 +1339,6 @@ fn remember(
     drop(previous);
     let _ = py;
     Ok(())
-}
-
-/// The call `re_evaluate` repeats, as `(ex, out_weakref_or_None, order, casting)`, or None.
-#[pyfunction]
-fn last_call(py: Python<'_>) -> PyResult<Option<Bound<'_, PyTuple>>> {
-    LAST_CALL.with(|last| match last.borrow().as_ref() {
-        None => Ok(None),
-        Some(c) => {
-            let out = match &c.out {
-                Some(o) => o.bind(py).clone(),
-                None => py.None().into_bound(py),
-            };
-            PyTuple::new(
-                py,
-                [
-                    c.ex.bind(py).clone(),
-                    out,
-                    c.order.bind(py).clone(),
-                    c.casting.bind(py).clone(),
-                ],
-            )
-            .map(Some)
-        }
-    })
 }
 
 /// `s` as a Rust string, without copying when it is the interned `common` (the defaults that
@@ -1493,7 +1478,6 @@ fn _ndexpr(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(evaluate_dicts, m)?)?;
     m.add_function(wrap_pyfunction!(evaluate_numexpr, m)?)?;
     m.add_function(wrap_pyfunction!(remember, m)?)?;
-    m.add_function(wrap_pyfunction!(last_call, m)?)?;
     m.add_function(wrap_pyfunction!(re_evaluate, m)?)?;
     m.add_function(wrap_pyfunction!(variable_names, m)?)?;
     m.add_function(wrap_pyfunction!(reductions, m)?)?;
