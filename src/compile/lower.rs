@@ -207,9 +207,9 @@ struct Step {
     args: Vec<NodeId>,
 }
 
-/// The body nodes as instructions, with each multiply (or square) whose only use is an add or a subtract
-/// of the same dtype fused into it (`2*a + 48` is one `multiply_add`): one pass over the block
-/// instead of two, the same two roundings. Integers and float32/float64 only (bool's add and
+/// The body nodes as instructions, with each multiply (or square) whose only use is an add or
+/// a subtract of the same dtype fused into it (`2*a + 48` is one `multiply_add`): one pass over
+/// the block instead of two, the same two roundings. Integers and float32/float64 only (bool's add and
 /// multiply are logical, complex products are not one operation, float16 is rounded between).
 fn fuse_multiplies(dag: &Dag, body_nodes: &[NodeId], root: NodeId) -> Vec<Step> {
     let mut uses = vec![0usize; dag.len()];

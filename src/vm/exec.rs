@@ -1149,7 +1149,8 @@ pub fn instr_cost(op: Op) -> usize {
 /// well under a microsecond, but each thread's share must still be several microseconds of
 /// work. `2*a+48` into `out=` from Python, µs per call with 1 / 2 threads, workers awake
 /// (idle machine, medians): 16K elements 5.0 / 6.0, 24K 7.8 / 7.5, 48K 14.6 / 8.6, 120K
-/// 34.5 / 19.7. 2^16 units is `2*a+48` from 32K elements.
+/// 34.5 / 19.7 (`2*a+48` was two instructions then; fused into one `multiply_add`, 2^16 units
+/// is `2*a+48` from 64K elements).
 pub const PARALLEL_WORK: usize = 1 << 16;
 
 /// Work from which an evaluation wakes sleeping workers. Waking one takes 20-100 µs on these

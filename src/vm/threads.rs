@@ -298,29 +298,20 @@ mod tests {
     use super::*;
 
     /// Runs `jobs` jobs of `items` items each on `pool`, every item claimed from a shared
-    /// counter; checks each item ran exactly once and returns how many jobs a worker joined.
-    fn run_jobs(pool: &Pool, jobs: usize, items: usize) -> usize {
-        let mut joined = 0;
+    /// counter; checks each item ran exactly once.
+    fn run_jobs(pool: &Pool, jobs: usize, items: usize) {
         for _ in 0..jobs {
             let next = AtomicUsize::new(0);
             let done: Vec<AtomicUsize> = (0..items).map(|_| AtomicUsize::new(0)).collect();
-            let workers = AtomicUsize::new(0);
-            pool.run(&|me| {
-                if me > 0 {
-                    workers.fetch_add(1, Ordering::Relaxed);
+            pool.run(&|_| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= items {
+                    break;
                 }
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= items {
-                        break;
-                    }
-                    done[i].fetch_add(1, Ordering::Relaxed);
-                }
+                done[i].fetch_add(1, Ordering::Relaxed);
             });
             assert!(done.iter().all(|d| d.load(Ordering::Relaxed) == 1));
-            joined += (workers.load(Ordering::Relaxed) > 0) as usize;
         }
-        joined
     }
 
     #[test]
