@@ -18,7 +18,7 @@ pub use compile::{Expr, PyValue, Signature, VarSpec};
 pub use error::{Error, ErrorKind, Result, Span};
 pub use types::{DType, Scalar};
 pub use vm::{
-    evaluate, num_threads, set_num_threads, Array, ArrayMut, ArrayRef, IntoVar, Var, Vars,
+    evaluate, num_threads, set_num_threads, Array, ArrayMut, ArrayRef, IntoVar, Prepared, Var, Vars,
 };
 
 /// The README's Rust examples, compiled and run as doc-tests so they cannot go stale.

@@ -425,3 +425,126 @@ fn fused_multiply_adds_round_twice_like_numpy() {
         e.disassemble()
     );
 }
+
+/// `Expr::prepare` + `Prepared::run`: the layouts bound once, the data new on each run; the
+/// expected values computed here element by element.
+#[test]
+fn prepared_runs_over_new_data_of_the_same_layouts() {
+    let expr_of = |src: &str, vars: &Vars<'_>| Expr::compile(src, &vars.signature()).unwrap();
+    // Sizes around the block (512), threads' thresholds, and 2-d layouts: reversed rows, a
+    // broadcast column, a Fortran-order output.
+    for n in [0usize, 1, 7, 511, 512, 513, 1000, 300_001] {
+        let a = Array1::from(data(n, 1));
+        let b = Array1::from(data(n, 2));
+        let mut out = Array1::<f64>::zeros(n);
+        let vars = Vars::new().with("a", &a).with("b", &b);
+        let expr = expr_of("2*a + b*b - 1", &vars);
+        let prepared = expr
+            .prepare(&vars, &mut out)
+            .unwrap()
+            .expect("element-wise");
+        assert_eq!(prepared.input_names().collect::<Vec<_>>(), ["a", "b"]);
+        for round in 0..3u64 {
+            let a2 = Array1::from(data(n, 10 + round));
+            let b2 = Array1::from(data(n, 20 + round));
+            // SAFETY: live arrays of the prepared layouts; `out` is used by nobody else.
+            let ran = unsafe {
+                prepared.run(
+                    out.as_mut_ptr() as *mut u8,
+                    &[a2.as_ptr() as *const u8, b2.as_ptr() as *const u8],
+                )
+            };
+            assert!(ran.unwrap(), "n={n}");
+            let want = Zip::from(&a2)
+                .and(&b2)
+                .map_collect(|&x, &y| 2.0 * x + y * y - 1.0);
+            assert_eq!(out, want, "n={n} round {round}");
+        }
+    }
+    let big = Array2::from_shape_vec((30, 200), data(6000, 3)).unwrap();
+    let rev = big.slice(s![..;-1, ..;-2]);
+    let col = Array2::from_shape_vec((30, 1), data(30, 4)).unwrap();
+    let mut out = Array2::<f64>::zeros((30, 100).f());
+    let vars = Vars::new().with("x", rev).with("c", &col);
+    let expr = expr_of("x - 3*c", &vars);
+    let prepared = expr.prepare(&vars, &mut out).unwrap().unwrap();
+    let names: Vec<&str> = prepared.input_names().collect();
+    let big2 = big.mapv(|v| v * 0.5 + 1.0);
+    let col2 = col.mapv(|v| -v);
+    let ptrs: Vec<*const u8> = names
+        .iter()
+        .map(|&n| match n {
+            "x" => big2.slice(s![..;-1, ..;-2]).as_ptr() as *const u8,
+            _ => col2.as_ptr() as *const u8,
+        })
+        .collect();
+    // SAFETY: as above (the views of `big2` have `rev`'s layout).
+    assert!(unsafe { prepared.run(out.as_mut_ptr() as *mut u8, &ptrs) }.unwrap());
+    let want = Zip::from(&big2.slice(s![..;-1, ..;-2]))
+        .and_broadcast(&col2)
+        .map_collect(|&x, &c| x - 3.0 * c);
+    assert_eq!(out, want);
+
+    // The output may be an input (same pointer and strides), but not overlap one partially.
+    let mut a = Array1::from(data(1000, 5));
+    let b = Array1::from(data(1000, 6));
+    let before = a.clone();
+    let view = a.view();
+    let vars = Vars::new().with("a", view).with("b", &b);
+    let expr = expr_of("2*a + b", &vars);
+    let mut out = Array1::<f64>::zeros(1000);
+    let prepared = expr.prepare(&vars, &mut out).unwrap().unwrap();
+    let pa = a.as_mut_ptr() as *mut u8;
+    // SAFETY: `a` is both the input and the output, of the prepared layouts; in place is the
+    // exact alias the VM supports.
+    assert!(unsafe { prepared.run(pa, &[pa as *const u8, b.as_ptr() as *const u8]) }.unwrap());
+    assert_eq!(
+        a,
+        Zip::from(&before).and(&b).map_collect(|&x, &y| 2.0 * x + y)
+    );
+    let mut shifted = Array1::from(data(1001, 7));
+    let keep = shifted.clone();
+    let p = shifted.as_mut_ptr();
+    // SAFETY: the input is elements 0..1000 and the output 1..1001 of `shifted`: both live,
+    // of the prepared layouts; `run` must refuse (partial overlap) without writing.
+    let ran = unsafe {
+        prepared.run(
+            p.add(1) as *mut u8,
+            &[p as *const u8, b.as_ptr() as *const u8],
+        )
+    };
+    assert!(!ran.unwrap());
+    assert_eq!(shifted, keep);
+
+    // Not covered: reductions and scalar variables; errors as eval_into reports them.
+    let a = Array1::from(data(100, 8));
+    let mut out = Array1::<f64>::zeros(100);
+    let vars = Vars::new().with("a", &a);
+    for src in ["a - mean(a)", "2*a + sum(a)"] {
+        assert!(expr_of(src, &vars)
+            .prepare(&vars, &mut out)
+            .unwrap()
+            .is_none());
+    }
+    let mut out0 = ndarray::arr0(0.0f64);
+    assert!(expr_of("sum(a)", &vars)
+        .prepare(&vars, &mut out0)
+        .unwrap()
+        .is_none());
+    let with_k = Vars::new()
+        .with("a", &a)
+        .with("k", ndexpr::Scalar::F64(2.0));
+    assert!(expr_of("a*k", &with_k)
+        .prepare(&with_k, &mut out)
+        .unwrap()
+        .is_none());
+    let expr = expr_of("a + 1", &vars);
+    let mut short = Array1::<f64>::zeros(99);
+    let e = expr.prepare(&vars, &mut short).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Shape);
+    let mut ints = Array1::<i64>::zeros(100);
+    let e = expr.prepare(&vars, &mut ints).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Output);
+    let e = expr.prepare(&Vars::new(), &mut out).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::UnknownVariable);
+}

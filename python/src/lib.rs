@@ -9,7 +9,7 @@ use ndarray::{Axis, IxDyn, RawArrayView, RawArrayViewMut, ShapeBuilder};
 use ndexpr::types::{can_cast, Casting};
 use ndexpr::vm::plan::broadcast_shapes;
 use ndexpr::{
-    Array, ArrayMut, ArrayRef, DType, Error as NdError, ErrorKind, Expr, PyValue, Scalar,
+    Array, ArrayMut, ArrayRef, DType, Error as NdError, ErrorKind, Expr, Prepared, PyValue, Scalar,
     Signature, Var, Vars,
 };
 use num_complex::{Complex32, Complex64};
@@ -849,6 +849,11 @@ struct CallEntry {
     source: Box<str>,
     names: Box<[CallName]>,
     compiled: Mutex<Vec<(SigKey, Expr)>>,
+    /// Prepared evaluations for the layouts of recent calls, most recent first ([`fast_call`]).
+    fast: Mutex<Vec<std::sync::Arc<FastCall>>>,
+    /// The key of the last call the fast path missed: a layout is prepared when it comes twice
+    /// in a row, not for a number variable that changes every call.
+    missed: Mutex<Option<LayoutKey>>,
     used: std::sync::atomic::AtomicU64,
 }
 
@@ -958,6 +963,8 @@ fn call_entry(py: Python<'_>, ex: &Bound<'_, PyString>) -> PyResult<std::sync::A
         source: (*source).into(),
         names,
         compiled: Mutex::new(Vec::new()),
+        fast: Mutex::new(Vec::new()),
+        missed: Mutex::new(None),
         used: Default::default(),
     });
     let evicted = with_calls(|c| {
@@ -1064,21 +1071,335 @@ fn evaluate_dicts<'py>(
             return Ok(py.NotImplemented().into_bound(py));
         }
     }
+    let out = out.filter(|o| !o.is_none());
+    let probe = probe(py, &values, out.as_ref(), order, casting);
+    if let Some(p) = &probe {
+        if let Some(result) = fast_call(py, &entry, p, out.as_ref())? {
+            return Ok(result);
+        }
+    }
     let mut ops = Operands::empty();
-    for ((_, name, _, _), value) in entry.names.iter().zip(values) {
-        ops.add(py, name, value)?;
+    for ((_, name, _, _), value) in entry.names.iter().zip(&values) {
+        ops.add(py, name, value.clone())?;
     }
     let expr = entry.compiled(py, &ops.vars)?;
     let order = common_str(order, intern!(py, "K"), "K")?;
     let casting = common_str(casting, intern!(py, "same_kind"), "same_kind")?;
-    run(
-        py,
-        &expr,
-        &ops,
-        out.filter(|o| !o.is_none()),
-        &order,
-        &casting,
-    )
+    let out_given = out.is_some();
+    let result = run(py, &expr, &ops, out, &order, &casting)?;
+    if let Some(p) = probe {
+        remember_fast(&entry, p, &values, &expr, &ops.vars, &result, out_given);
+    }
+    Ok(result)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Repeated calls
+
+/// Words of a [`LayoutKey`] (three 4-d arrays take 30).
+const KEY_WORDS: usize = 64;
+/// Variables of an expression the fast path takes.
+const FAST_VARS: usize = 16;
+/// Layouts prepared per expression.
+const FAST_LAYOUTS: usize = 4;
+
+const KEY_ARRAY: usize = 1;
+const KEY_BOOL: usize = 2;
+const KEY_INT: usize = 3;
+const KEY_FLOAT: usize = 4;
+const KEY_COMPLEX: usize = 5;
+const KEY_OUT: usize = 6;
+const KEY_NEW_OUT: usize = 7;
+
+/// What a call's variables and `out` are, as far as the evaluation depends on it: per variable
+/// in the expression's order, an array's dtype descriptor (its address), dimensions and byte
+/// strides, or a Python number's type and value; then `out`'s layout, or that there is none.
+/// Fixed-size: built without allocating.
+#[derive(Clone)]
+struct LayoutKey {
+    len: usize,
+    words: [usize; KEY_WORDS],
+}
+
+impl LayoutKey {
+    fn push(&mut self, word: usize) -> Option<()> {
+        *self.words.get_mut(self.len)? = word;
+        self.len += 1;
+        Some(())
+    }
+
+    fn words(&self) -> &[usize] {
+        &self.words[..self.len]
+    }
+
+    /// Appends `a`'s layout (tag and dimensions, descriptor, shape, byte strides); returns its
+    /// data pointer, flags and number of dimensions.
+    fn push_array(&mut self, a: &Bound<'_, PyAny>) -> Option<(usize, i32, usize)> {
+        // SAFETY: `a` is a live ndarray (the caller checked its exact type); its fields are
+        // read under the GIL, `dimensions` and `strides` hold `nd` elements each.
+        unsafe {
+            let f = &*npyffi::_PyArray_GET_ITEM_DATA(a.as_ptr() as *const npyffi::PyArrayObject);
+            let nd = f.nd as usize;
+            self.push(KEY_ARRAY | nd << 8)?;
+            self.push(f.descr as usize)?;
+            for i in 0..nd {
+                self.push(*f.dimensions.add(i) as usize)?;
+                self.push(*f.strides.add(i) as usize)?;
+            }
+            Some((f.data as usize, f.flags, nd))
+        }
+    }
+}
+
+impl PartialEq for LayoutKey {
+    fn eq(&self, other: &LayoutKey) -> bool {
+        self.words() == other.words()
+    }
+}
+
+/// A call's [`LayoutKey`] and data pointers.
+struct Probe {
+    key: LayoutKey,
+    /// Each variable's data (0 for a Python number), in the expression's order.
+    data: [usize; FAST_VARS],
+    /// `out`'s data (0: none).
+    out: usize,
+}
+
+/// The probe of a call the fast path can take: every variable an ndarray (exactly, not a
+/// subclass) of one or more dimensions or a Python bool, int (of 64 bits), float or complex;
+/// `out` none or a writable ndarray; `order` 'K' or 'A' and a valid `casting`. `None` for any
+/// other call, which the general path takes (and reports errors of).
+fn probe(
+    py: Python<'_>,
+    values: &[Bound<'_, PyAny>],
+    out: Option<&Bound<'_, PyAny>>,
+    order: &Bound<'_, PyAny>,
+    casting: &Bound<'_, PyAny>,
+) -> Option<Probe> {
+    if !order.is(intern!(py, "K")) {
+        let order = order.cast::<PyString>().ok()?.to_cow().ok()?;
+        if !matches!(&*order, "K" | "k" | "A" | "a") {
+            return None;
+        }
+    }
+    if !casting.is(intern!(py, "same_kind")) {
+        parse_casting(&casting.cast::<PyString>().ok()?.to_cow().ok()?).ok()?;
+    }
+    if values.len() > FAST_VARS {
+        return None;
+    }
+    let mut p = Probe {
+        key: LayoutKey {
+            len: 0,
+            words: [0; KEY_WORDS],
+        },
+        data: [0; FAST_VARS],
+        out: 0,
+    };
+    for (v, data) in values.iter().zip(&mut p.data) {
+        if v.cast_exact::<PyUntypedArray>().is_ok() {
+            let (ptr, _, nd) = p.key.push_array(v)?;
+            // A 0-d array is a scalar variable: bound by value, not prepared.
+            if nd == 0 {
+                return None;
+            }
+            *data = ptr;
+        } else if let Ok(b) = v.cast_exact::<PyBool>() {
+            p.key.push(KEY_BOOL)?;
+            p.key.push(b.is_true() as usize)?;
+        } else if let Ok(i) = v.cast_exact::<PyInt>() {
+            p.key.push(KEY_INT)?;
+            p.key.push(i.extract::<i64>().ok()? as usize)?;
+        } else if let Ok(f) = v.cast_exact::<PyFloat>() {
+            p.key.push(KEY_FLOAT)?;
+            p.key.push(f.value().to_bits() as usize)?;
+        } else if let Ok(c) = v.cast_exact::<PyComplex>() {
+            p.key.push(KEY_COMPLEX)?;
+            p.key.push(c.real().to_bits() as usize)?;
+            p.key.push(c.imag().to_bits() as usize)?;
+        } else {
+            return None;
+        }
+    }
+    match out {
+        Some(o) => {
+            o.cast_exact::<PyUntypedArray>().ok()?;
+            p.key.push(KEY_OUT)?;
+            let (ptr, flags, _) = p.key.push_array(o)?;
+            if flags & npyffi::NPY_ARRAY_WRITEABLE == 0 {
+                return None;
+            }
+            p.out = ptr;
+        }
+        None => p.key.push(KEY_NEW_OUT)?,
+    }
+    Some(p)
+}
+
+/// An evaluation prepared for the layouts of one [`LayoutKey`].
+struct FastCall {
+    key: LayoutKey,
+    /// The dtype descriptors whose addresses `key` holds: kept alive, so that no other
+    /// descriptor can take one of their addresses.
+    _descrs: Vec<Py<PyAny>>,
+    prepared: Prepared,
+    /// Per prepared input, its variable's position among the expression's names.
+    inputs: Box<[usize]>,
+    /// The alignment each variable's data needs (1 for numbers), and `out`'s.
+    aligns: Box<[usize]>,
+    out_align: usize,
+    /// A new output's dtype, shape and order (Fortran or C); `None` when `out` is given.
+    new_out: Option<(DType, Box<[usize]>, bool)>,
+}
+
+/// Runs a call whose layouts were prepared before (see [`Prepared`]): no operands built, no
+/// binding, broadcasting or planning, just the data pointers and the block loop. `None`: not
+/// prepared (or an `out` partially overlapping an input), for the general path to take.
+fn fast_call<'py>(
+    py: Python<'py>,
+    entry: &CallEntry,
+    probe: &Probe,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let hit = {
+        let fast = entry.fast.lock().unwrap_or_else(|e| e.into_inner());
+        fast.iter().find(|f| f.key == probe.key).cloned()
+    };
+    let Some(f) = hit else {
+        return Ok(None);
+    };
+    let misaligned = f
+        .aligns
+        .iter()
+        .zip(&probe.data)
+        .any(|(&align, &ptr)| ptr % align != 0);
+    if misaligned || probe.out % f.out_align != 0 {
+        return Ok(None);
+    }
+    let (result, out_ptr) = match (&f.new_out, out) {
+        (Some((dt, shape, fortran)), _) => {
+            let fresh = new_array(py, *dt, shape, *fortran);
+            let ptr = layout(fresh.cast::<PyUntypedArray>()?).ptr as usize;
+            (fresh, ptr)
+        }
+        (None, Some(out)) => (out.clone(), probe.out),
+        (None, None) => return Ok(None),
+    };
+    let mut inputs = [0usize; FAST_VARS];
+    for (slot, &var) in inputs.iter_mut().zip(f.inputs.iter()) {
+        *slot = probe.data[var];
+    }
+    let n = f.inputs.len();
+    let ran = py.detach(|| {
+        let ptrs = inputs.map(|a| a as *const u8);
+        // SAFETY: the key matched, so every variable and `out` has the layout (descriptor,
+        // shape, byte strides) the evaluation was prepared for, and each pointer is aligned
+        // (checked above); the arrays are held by the caller for the whole call (`values`,
+        // `out`, or the new array), `out` is writable (checked by `probe`) and, being NumPy's,
+        // not written by anyone else while the GIL is released here.
+        unsafe { f.prepared.run(out_ptr as *mut u8, &ptrs[..n]) }
+    });
+    match ran {
+        Ok(true) => Ok(Some(result)),
+        Ok(false) => Ok(None),
+        Err(e) => Err(py_err(&e)),
+    }
+}
+
+/// After the general path evaluated a call the fast path could take, prepares its layouts for
+/// the next calls (from the second call in a row with this key). Only calls whose arrays were
+/// all read in place (native, aligned, strides multiples of the item size) and whose result
+/// went straight into `out` or into a new array of at most [`SMALL_NEW_OUTPUT`] bytes (larger
+/// ones take `eval`, which asks for huge pages).
+fn remember_fast(
+    entry: &CallEntry,
+    probe: Probe,
+    values: &[Bound<'_, PyAny>],
+    expr: &Expr,
+    vars: &Vars<'_>,
+    result: &Bound<'_, PyAny>,
+    out_given: bool,
+) -> Option<()> {
+    {
+        // Prepared already (the fast path declined this call: `out` overlaps an input).
+        let fast = entry.fast.lock().unwrap_or_else(|e| e.into_inner());
+        if fast.iter().any(|f| f.key == probe.key) {
+            return None;
+        }
+    }
+    {
+        let mut missed = entry.missed.lock().unwrap_or_else(|e| e.into_inner());
+        if missed.as_ref() != Some(&probe.key) {
+            *missed = Some(probe.key.clone());
+            return None;
+        }
+    }
+    let py = result.py();
+    let rdt = expr.dtype();
+    let well_formed = |a: &Bound<'_, PyUntypedArray>| -> Option<(DType, Layout)> {
+        let descr = a.dtype();
+        let dt = dtype_of(&descr)?;
+        let l = layout(a);
+        (descr.is_native_byteorder() != Some(false) && is_well_formed(&l, dt.size(), align_of(dt)))
+            .then_some((dt, l))
+    };
+    let mut descrs = Vec::new();
+    let mut aligns = Vec::with_capacity(values.len());
+    for v in values {
+        match v.cast_exact::<PyUntypedArray>() {
+            Ok(a) => {
+                let (dt, _) = well_formed(a)?;
+                aligns.push(align_of(dt));
+                descrs.push(a.dtype().into_any().unbind());
+            }
+            Err(_) => aligns.push(1),
+        }
+    }
+    let out = result.cast_exact::<PyUntypedArray>().ok()?;
+    let (odt, l) = well_formed(out)?;
+    if odt != rdt || !has_no_internal_overlap(&l, rdt.size()) {
+        return None;
+    }
+    let new_out = if out_given {
+        descrs.push(out.dtype().into_any().unbind());
+        None
+    } else {
+        if l.shape.iter().product::<usize>() * rdt.size() > SMALL_NEW_OUTPUT {
+            return None;
+        }
+        // SAFETY: reading the flags of a live array under the GIL.
+        let flags = unsafe { (*npyffi::_PyArray_GET_ITEM_DATA(out.as_array_ptr())).flags };
+        let fortran = flags & npyffi::NPY_ARRAY_C_CONTIGUOUS == 0
+            && flags & npyffi::NPY_ARRAY_F_CONTIGUOUS != 0;
+        Some((rdt, l.shape.clone().into_boxed_slice(), fortran))
+    };
+    // SAFETY: `result` is a live, well-formed array of the result's dtype without internal
+    // overlap, held by the caller; `prepare` reads its layout only.
+    let view = unsafe { array_mut(rdt, &l) };
+    let prepared = expr.prepare(vars, view).ok()??;
+    let inputs = prepared
+        .input_names()
+        .map(|n| entry.names.iter().position(|(_, name, _, _)| &**name == n))
+        .collect::<Option<Box<[usize]>>>()?;
+    let fast = std::sync::Arc::new(FastCall {
+        key: probe.key,
+        _descrs: descrs,
+        prepared,
+        inputs,
+        aligns: aligns.into_boxed_slice(),
+        out_align: if out_given { align_of(rdt) } else { 1 },
+        new_out,
+    });
+    let evicted = {
+        let mut all = entry.fast.lock().unwrap_or_else(|e| e.into_inner());
+        all.insert(0, fast);
+        (all.len() > FAST_LAYOUTS).then(|| all.pop())
+    };
+    // Descriptors released outside the lock, with the GIL held.
+    drop(evicted);
+    let _ = py;
+    Some(())
 }
 
 /// Evaluate the array expression `ex` element-wise, as numexpr's ``evaluate``.

@@ -575,3 +575,138 @@ def test_gil_is_released_during_evaluation():
     t.join()
     # The main thread kept running Python code while the evaluations ran.
     assert elapsed > 0.01 and count > 1000, (count, elapsed)
+
+
+# --------------------------------------------------------------------------------------------
+# Repeated calls: from the third call with the same layouts, a call runs an evaluation prepared
+# for them (the general path's binding and planning skipped). Each case runs several times, with
+# new data every time, against NumPy.
+
+
+def _calls(n=4):
+    return range(n)
+
+
+def test_repeated_calls_use_new_data_every_time():
+    rng = np.random.default_rng(11)
+    for _ in _calls(5):
+        a = rng.standard_normal(1000)
+        b = rng.standard_normal(1000)
+        c = rng.standard_normal(1000)
+        assert np.array_equal(ne.evaluate("a*b + c"), a * b + c)
+        assert np.array_equal(ne.evaluate("2*a + 48"), 2 * a + 48)
+        assert np.array_equal(ne.evaluate("where(a > b, a, b)"), np.where(a > b, a, b))
+        assert np.array_equal(ne.re_evaluate(), np.where(a > b, a, b))
+
+
+def test_repeated_calls_follow_layout_dtype_and_number_changes():
+    rng = np.random.default_rng(12)
+    base = rng.standard_normal((40, 60))
+    layouts = [
+        base,
+        base[::-1, ::-2],
+        np.asfortranarray(base),
+        base[:, 5],
+        base.astype(np.float32),
+        base.astype(np.int32),
+        base[::3],
+    ]
+    for x in layouts:
+        for k in (2.0, 2.0, 2.0, 3.0, 3, 3, True, 1 + 2j, 1 + 2j, 1 + 2j):
+            got = ne.evaluate("x*k + x")
+            want = x * k + x
+            assert got.dtype == want.dtype, (x.dtype, k)
+            assert got.shape == want.shape
+            assert got.flags.f_contiguous == want.flags.f_contiguous
+            np.testing.assert_array_equal(got, want)
+
+
+def test_repeated_calls_with_broadcasting_and_empty_arrays():
+    rng = np.random.default_rng(13)
+    for shape_a, shape_b in [((30, 1), (1, 50)), ((0, 4), (4,)), ((1,), (7,)), ((513,), (1,))]:
+        for _ in _calls():
+            a = rng.standard_normal(shape_a)
+            b = np.broadcast_to(rng.standard_normal(shape_b[-1:]), shape_b)
+            np.testing.assert_array_equal(ne.evaluate("a - 3*b"), a - 3 * b)
+
+
+def test_repeated_calls_into_out():
+    rng = np.random.default_rng(14)
+    out = np.empty(1000)
+    strided = np.empty((1000, 3))[:, 1]
+    for _ in _calls(5):
+        a = rng.standard_normal(1000)
+        b = rng.standard_normal(1000)
+        r = ne.evaluate("a*b + 1", out=out)
+        assert r is out
+        np.testing.assert_array_equal(out, a * b + 1)
+        ne.evaluate("a*b + 1", out=strided)
+        np.testing.assert_array_equal(strided, a * b + 1)
+        # Another dtype: cast by NumPy, every time.
+        o32 = np.empty(1000, np.float32)
+        ne.evaluate("a*b + 1", out=o32, casting="unsafe")
+        np.testing.assert_array_equal(o32, (a * b + 1).astype(np.float32))
+
+
+def test_repeated_calls_in_place_and_overlapping():
+    rng = np.random.default_rng(15)
+    for _ in _calls(5):
+        a = rng.standard_normal(1001)
+        want = 2 * a + 1
+        ne.evaluate("2*a + 1", out=a)  # the output is the input: in place
+        np.testing.assert_array_equal(a, want)
+    for _ in _calls(5):
+        buf = rng.standard_normal(1001)
+        x = buf[:-1]
+        want = x * x - 1  # as NumPy: computed before any element of the output is written
+        ne.evaluate("x*x - 1", out=buf[1:])
+        np.testing.assert_array_equal(buf[1:], want)
+
+
+def test_repeated_calls_with_misaligned_data_of_the_same_layout():
+    values = np.random.default_rng(16).standard_normal(500)
+    raw = np.zeros(500 * 8 + 16, np.uint8)
+    start = -raw.ctypes.data % 8  # the first 8-byte aligned byte
+    for offset in (0, 0, 0, 1, 0, 3, 0, 8):
+        buf = raw[start + offset : start + offset + 500 * 8]
+        buf[:] = values.view(np.uint8)
+        a = buf.view(np.float64)  # same dtype, shape and strides; aligned or not
+        assert a.flags.aligned == (offset % 8 == 0)
+        np.testing.assert_array_equal(ne.evaluate("a*2 - 1"), values * 2 - 1)
+
+
+def test_repeated_calls_still_check_out():
+    a = np.ones(100)
+    out = np.empty(100)
+    for _ in _calls():
+        ne.evaluate("a + 1", out=out)
+    out.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        ne.evaluate("a + 1", out=out)
+    with pytest.raises(ValueError, match="order"):
+        ne.evaluate("a + 1", order="Q")
+    with pytest.raises(ValueError):
+        ne.evaluate("a + 1", casting="sometimes")
+
+
+def test_repeated_calls_from_threads_at_once():
+    rng = np.random.default_rng(17)
+    xs = [rng.standard_normal(1000) for _ in range(8)]
+    errors = []
+
+    def work(k):
+        try:
+            for rep in range(200):
+                x = xs[(k + rep) % len(xs)]
+                y = x[::-1] if rep % 3 == 0 else x
+                if not np.array_equal(ne.evaluate("2*y*y + 1"), 2 * y * y + 1):
+                    errors.append((k, rep))
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[:5]

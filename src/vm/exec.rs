@@ -330,13 +330,13 @@ pub(crate) fn run_prologue(program: &Program, slots: &mut [Slot], lookup: Lookup
 /// Everything the block loop needs, shared read-only by the threads of one evaluation.
 pub(crate) struct Job<'a> {
     pub(crate) program: &'a Program,
-    pub(crate) kernels: Vec<BodyKernel>,
+    pub(crate) kernels: &'a [BodyKernel],
     pub(crate) slots: &'a [Slot],
     pub(crate) plan: &'a Plan,
     /// Operand 0: the output (written); 1..: the program's array inputs, in program order.
     pub(crate) bases: Vec<*mut u8>,
     /// Element size of each operand.
-    pub(crate) sizes: Vec<usize>,
+    pub(crate) sizes: &'a [usize],
     pub(crate) block: usize,
     /// Write contiguous output blocks with non-temporal stores (large outputs only).
     pub(crate) stream: bool,
@@ -699,7 +699,7 @@ impl Job<'_> {
         self.plan
             .inner_strides
             .iter()
-            .zip(&self.sizes)
+            .zip(self.sizes)
             .map(|(&stride, &size)| match stride.unsigned_abs() {
                 0 => 0,
                 s if s == size => 0,
@@ -722,7 +722,7 @@ impl Job<'_> {
             .program
             .body
             .iter()
-            .zip(&self.kernels)
+            .zip(self.kernels)
             .any(|(instr, k)| {
                 instr
                     .args
@@ -852,7 +852,7 @@ impl Job<'_> {
             .program
             .body
             .iter()
-            .zip(&self.kernels)
+            .zip(self.kernels)
             .enumerate()
             .take(count)
         {

@@ -13,10 +13,12 @@
 pub mod exec;
 pub(crate) mod memory;
 pub mod plan;
+mod prepared;
 pub(crate) mod reduce;
 pub mod threads;
 
 pub use exec::{Lookup, BLOCK, MEMORY_BLOCK, MEMORY_BYTES};
+pub use prepared::Prepared;
 pub use threads::{num_threads, set_num_threads};
 
 use crate::bytecode::{Program, ScalarInit};
@@ -711,11 +713,21 @@ fn bind(program: &Program, vars: &Vars<'_>, extra_slots: &mut Vec<Slot>) -> Resu
     })
 }
 
-/// Runs a bound program into `out` (shape `bound.shape`, already checked).
-fn execute(program: &Program, bound: &mut Bound, out: &RawArray, opts: &RunOptions) -> Result<()> {
+/// What an element-wise run works out from the layouts of its operands alone (shapes, strides,
+/// dtypes; not their data): the iteration plan, the block, the kernels, and whether to stream
+/// the output. [`Prepared`] keeps one across calls.
+struct Setup {
+    plan: Plan,
+    kernels: Vec<exec::BodyKernel>,
+    /// Element size of each operand (0: the output).
+    sizes: Vec<usize>,
+    block: usize,
+    stream: bool,
+}
+
+fn setup(program: &Program, bound: &Bound, out: &RawArray, opts: &RunOptions) -> Result<Setup> {
     let shape = &bound.shape;
     let mut strides = vec![broadcast_strides(&out.shape, &out.byte_strides(), shape)];
-    let mut bases = vec![out.ptr];
     let mut sizes = vec![out.size];
     for input in &bound.inputs {
         strides.push(broadcast_strides(
@@ -723,31 +735,47 @@ fn execute(program: &Program, bound: &mut Bound, out: &RawArray, opts: &RunOptio
             &input.byte_strides(),
             shape,
         ));
-        bases.push(input.ptr);
         sizes.push(input.size);
     }
     let plan = Plan::new(shape, &strides);
-    let block = opts.block.unwrap_or_else(|| {
-        let out_bytes = shape.iter().product::<usize>() * out.size;
-        exec::auto_block(program, out_bytes, &bound.inputs)
-    });
-    let block = block.max(1);
+    let out_bytes = shape.iter().product::<usize>() * out.size;
+    let block = opts
+        .block
+        .unwrap_or_else(|| exec::auto_block(program, out_bytes, &bound.inputs))
+        .max(1);
     // Inputs constant along the inner axis (stride 0) can be read as scalars, block by block.
     let flat = exec::is_flat(&plan, block);
     let scalar_inputs: Vec<bool> = (1..strides.len())
         .map(|op| !flat && plan.inner > 1 && plan.inner_strides[op] == 0)
         .collect();
     let kernels = exec::body_kernels(program, opts.lookup, &scalar_inputs)?;
-    exec::run_prologue(program, &mut bound.slots, opts.lookup)?;
-    let job = Job {
-        program,
+    Ok(Setup {
+        plan,
         kernels,
-        slots: &bound.slots,
-        plan: &plan,
-        bases,
         sizes,
         block,
-        stream: exec::stream_output(shape.iter().product::<usize>() * out.size, opts),
+        stream: exec::stream_output(out_bytes, opts),
+    })
+}
+
+/// Runs `program` as `setup` plans it over the operands at `bases` (0: the output), reading
+/// its scalars from `slots` (the prologue already run).
+fn run_setup(
+    program: &Program,
+    setup: &Setup,
+    slots: &[Slot],
+    bases: Vec<*mut u8>,
+    opts: &RunOptions,
+) -> Result<()> {
+    let job = Job {
+        program,
+        kernels: &setup.kernels,
+        slots,
+        plan: &setup.plan,
+        bases,
+        sizes: &setup.sizes,
+        block: setup.block,
+        stream: setup.stream,
         negative_power: Default::default(),
         sink: None,
         direct: None,
@@ -756,6 +784,16 @@ fn execute(program: &Program, bound: &mut Bound, out: &RawArray, opts: &RunOptio
     };
     let threads = opts.threads.unwrap_or_else(num_threads).max(1);
     exec::run_job(job, threads, opts.parallel_work)
+}
+
+/// Runs a bound program into `out` (shape `bound.shape`, already checked).
+fn execute(program: &Program, bound: &mut Bound, out: &RawArray, opts: &RunOptions) -> Result<()> {
+    let setup = setup(program, bound, out, opts)?;
+    exec::run_prologue(program, &mut bound.slots, opts.lookup)?;
+    let bases = std::iter::once(out.ptr)
+        .chain(bound.inputs.iter().map(|i| i.ptr))
+        .collect();
+    run_setup(program, &setup, &bound.slots, bases, opts)
 }
 
 /// Runs a bound program (its sub-reductions computed) into `out`, of the program's result shape.
@@ -881,6 +919,39 @@ pub fn eval_program(program: &Program, vars: &Vars<'_>, opts: &RunOptions) -> Re
     })
 }
 
+fn check_output_dtype(program: &Program, out: &ArrayMut<'_>) -> Result<()> {
+    if out.dtype() != program.result_dtype {
+        return Err(Error::new(
+            ErrorKind::Output,
+            format!(
+                "output has dtype {} but the expression gives {}",
+                out.dtype(),
+                program.result_dtype
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// An element-wise result of `shape` may be written into an output of its shape or of one it
+/// broadcasts to.
+fn check_output_shape(out_shape: &[usize], shape: &[usize]) -> Result<()> {
+    // (The equal-shapes test first: it is the common case, and allocates nothing.)
+    let fits = out_shape == shape
+        || broadcast_shapes(&[("out", out_shape), ("expr", shape)]).is_ok_and(|s| s == out_shape);
+    if !fits {
+        return Err(Error::new(
+            ErrorKind::Shape,
+            format!(
+                "output has shape {} but the expression gives shape {}",
+                shape_str(out_shape),
+                shape_str(shape)
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Evaluates `program` over `vars` into `out`, which must have the result's dtype and the
 /// operands' broadcast shape (or a shape they broadcast to). `out` may be one of the inputs
 /// (in-place update); an output that partially overlaps an input is evaluated through a
@@ -894,16 +965,7 @@ pub fn eval_program_into(
     guard(|| {
         let mut extra = Vec::new();
         let mut bound = bind_all(program, vars, &mut extra, opts)?;
-        if out.dtype() != program.result_dtype {
-            return Err(Error::new(
-                ErrorKind::Output,
-                format!(
-                    "output has dtype {} but the expression gives {}",
-                    out.dtype(),
-                    program.result_dtype
-                ),
-            ));
-        }
+        check_output_dtype(program, &out)?;
         let out_shape = out.shape().to_vec();
         if let Some(spec) = &program.reduce {
             // A reduction's output has exactly the reduced shape, and never shares memory
@@ -926,20 +988,7 @@ pub fn eval_program_into(
             }
             return reduce::execute(program, &mut bound, &raw, opts);
         }
-        // (The equal-shapes test first: it is the common case, and allocates nothing.)
-        let fits = out_shape == bound.shape
-            || broadcast_shapes(&[("out", &out_shape), ("expr", &bound.shape)])
-                .is_ok_and(|s| s == out_shape);
-        if !fits {
-            return Err(Error::new(
-                ErrorKind::Shape,
-                format!(
-                    "output has shape {} but the expression gives shape {}",
-                    shape_str(&out_shape),
-                    shape_str(&bound.shape)
-                ),
-            ));
-        }
+        check_output_shape(&out_shape, &bound.shape)?;
         bound.shape = out_shape;
         let raw = out.raw();
         if partially_overlaps(&raw, &bound) {

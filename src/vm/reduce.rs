@@ -1364,11 +1364,11 @@ pub(super) fn execute(
             .is_some_and(|i| i.op == Op::Multiply && i.ty == spec.ty && i.out == spec.ty);
     let job = Job {
         program,
-        kernels,
+        kernels: &kernels,
         slots: &bound.slots,
         plan: &plan,
         bases,
-        sizes,
+        sizes: &sizes,
         block,
         stream: false,
         negative_power: Default::default(),
