@@ -1508,8 +1508,14 @@ fn package_function<'py>(py: Python<'py>, name: &'static str) -> PyResult<Bound<
 }
 
 /// The local and global variables of the Python code `above` frames above the caller (0: the
-/// caller itself; numexpr's `_frame_depth` counts from inside its Python function).
-fn caller_namespaces(py: Python<'_>, above: i64) -> PyResult<(Bound<'_, PyAny>, Bound<'_, PyAny>)> {
+/// caller itself; numexpr's `_frame_depth` counts from inside its Python function); the locals
+/// only when `locals` (in a function, Python 3.11 builds that dictionary from the frame's fast
+/// variables on every request: `evaluate(ex, local_dict=d)` does not pay for it).
+fn caller_namespaces(
+    py: Python<'_>,
+    above: i64,
+    locals: bool,
+) -> PyResult<(Option<Bound<'_, PyAny>>, Bound<'_, PyAny>)> {
     if above == 0 {
         // SAFETY: the GIL is held (`py`); a function implemented in C (this one) has no frame
         // of its own, so the current frame is its caller's. Both calls return borrowed
@@ -1517,12 +1523,15 @@ fn caller_namespaces(py: Python<'_>, above: i64) -> PyResult<(Bound<'_, PyAny>, 
         // references at once.
         unsafe {
             let globals = pyo3::ffi::PyEval_GetGlobals();
-            let locals = pyo3::ffi::PyEval_GetLocals();
-            if !globals.is_null() && !locals.is_null() {
-                return Ok((
-                    Bound::from_borrowed_ptr(py, locals),
-                    Bound::from_borrowed_ptr(py, globals),
-                ));
+            if !globals.is_null() {
+                let globals = Bound::from_borrowed_ptr(py, globals);
+                if !locals {
+                    return Ok((None, globals));
+                }
+                let locals = pyo3::ffi::PyEval_GetLocals();
+                if !locals.is_null() {
+                    return Ok((Some(Bound::from_borrowed_ptr(py, locals)), globals));
+                }
             }
             if let Some(err) = PyErr::take(py) {
                 return Err(err);
@@ -1533,10 +1542,12 @@ fn caller_namespaces(py: Python<'_>, above: i64) -> PyResult<(Bound<'_, PyAny>, 
         .import(intern!(py, "sys"))?
         .getattr(intern!(py, "_getframe"))?
         .call1((above.max(0),))?;
-    Ok((
-        frame.getattr(intern!(py, "f_locals"))?,
-        frame.getattr(intern!(py, "f_globals"))?,
-    ))
+    let frame_locals = if locals {
+        Some(frame.getattr(intern!(py, "f_locals"))?)
+    } else {
+        None
+    };
+    Ok((frame_locals, frame.getattr(intern!(py, "f_globals"))?))
 }
 
 /// Evaluate again the last expression evaluated (or validated) in this thread, with fresh
@@ -1595,8 +1606,12 @@ fn evaluate_in<'py>(
     let (local_dict, global_dict) = match (local_dict, global_dict) {
         (Some(l), Some(g)) => (l, g),
         (l, g) => {
-            let (frame_locals, frame_globals) = caller_namespaces(py, above)?;
-            (l.unwrap_or(frame_locals), g.unwrap_or(frame_globals))
+            let (frame_locals, frame_globals) = caller_namespaces(py, above, l.is_none())?;
+            let l = match (l, frame_locals) {
+                (Some(l), _) | (None, Some(l)) => l,
+                (None, None) => return Err(PyRuntimeError::new_err("no caller frame")),
+            };
+            (l, g.unwrap_or(frame_globals))
         }
     };
     let result = evaluate_dicts(
