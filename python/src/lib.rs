@@ -1280,7 +1280,11 @@ fn fast_call<'py>(
     let (result, out_ptr) = match (&f.new_out, out) {
         (Some((dt, shape, fortran)), _) => {
             let fresh = new_array(py, *dt, shape, *fortran);
-            let ptr = layout(fresh.cast::<PyUntypedArray>()?).ptr as usize;
+            // SAFETY: `fresh` is a live ndarray; its data pointer is read under the GIL.
+            let ptr = unsafe {
+                (*npyffi::_PyArray_GET_ITEM_DATA(fresh.as_ptr() as *const npyffi::PyArrayObject))
+                    .data as usize
+            };
             (fresh, ptr)
         }
         (None, Some(out)) => (out.clone(), probe.out),
