@@ -826,7 +826,7 @@ fn fixup_unary_sizes_in_place_and_mixed_lanes() {
         let k = lookup(op, DType::F64, DType::F64, 0).unwrap();
         let kf = lookup(op, DType::F32, DType::F32, 0).unwrap();
         let ks = lookup(op, DType::F64, DType::F64, 1).unwrap();
-        for n in [0usize, 1, 63, 64, 65, 1000] {
+        for n in [0usize, 1, 63, 64, 65, 255, 256, 257, 1000] {
             for stride in [0usize, 1, 2, 7, 64] {
                 let x = mixed(n, stride, 1e300);
                 let out = run1(k, DType::F64, &x);
@@ -896,7 +896,7 @@ fn fixup_power_sizes_in_place_scalars_and_mixed_lanes() {
         1.0,
         -1.0,
     ];
-    for n in [0usize, 1, 63, 64, 65, 1000] {
+    for n in [0usize, 1, 63, 64, 65, 255, 256, 257, 1000] {
         for stride in [0usize, 1, 3, 64] {
             let x: Vec<f64> = (0..n)
                 .map(|i| {
