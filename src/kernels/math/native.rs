@@ -7,9 +7,11 @@
 //! step is exact by a fused multiply-add, minimax polynomials with float32 coefficients
 //! (`tools/f32_minimax.py`), and the last few additions as unevaluated float32 pairs (exact
 //! two-sums and fused-multiply-add residuals) so that the final rounding dominates: about
-//! 0.5-0.9 ulp instead of 0.50 (measured over every float32, `tests/ulp.rs`'s exhaustive test).
-//! At SSE2 (`F = false`) there is no fused multiply-add to make the reductions exact, and the
-//! functions keep [`super::single`]'s float64 road; so do the functions not written here yet.
+//! 0.56-0.97 ulp instead of 0.50 (measured over every float32, `tests/ulp.rs`'s `every_float32`:
+//! exp 0.77, expm1 0.74, log 0.62, log2 0.70, log10 0.63, log1p 0.70, sin 0.76, cos 0.74,
+//! tan 0.97, sinh 0.67, cosh 0.56, tanh 0.69). At SSE2 (`F = false`) there is no fused
+//! multiply-add to make the reductions exact, and the functions keep [`super::single`]'s float64
+//! road; so do arctan, arctan2 and the small integral powers at every level.
 //!
 //! The same rules as the float64 code apply: straight-line code over one element (selects, bit
 //! operations, the `1.5 * 2^23` rounding trick), no tables and no libm calls, so that the
@@ -21,17 +23,22 @@
 //!   degree-5 minimax `P` (relative error `2^-30.7` on `|r| <= ln(2)/2`) and its rounding error
 //!   kept; `e^x = 2^k (1 + q)` and `expm1(x) = (2^k - 1) + 2^k q` each summed by a fast two-sum
 //!   (no cancellation left for `expm1` near `x = 0.35`, where `k` becomes 1), scaled in two
-//!   steps so that subnormal results round once.
-//! - `log`, `log1p`: `x = 2^k (1 + f)`, `1 + f` in `[sqrt(2)/2, sqrt(2))` from the bits,
-//!   `log(1 + f) = f - f^2/2 + f^3 P(f)` with a degree-8 minimax `P` (relative error `2^-29.9`),
-//!   no division; `k ln 2 + f` by a fast two-sum with a 16-bit high part of `ln 2`. `log1p`
-//!   reduces `u = 1 + x` and adds the rounding error `d` of that sum as `d/(1 + f) ~ d (1 - f)`.
-//! - `sin`, `cos`: `k = round(x 2/pi)`, `r = x - k pi/2` with three float32 pieces of `pi/2`
-//!   (the first product exact in the fused multiply-add, the second's error kept), as a pair
-//!   `s + lo`; on `|r| <= pi/4 + 0.07`, `sin r = r + r^3 S(r^2)` and `cos r = 1 - r^2/2 + r^4
-//!   C(r^2)` (minimax, relative errors `2^-32.2`, `2^-31.7`), `1 - r^2/2` with its rounding error, and a
-//!   bitwise quadrant select. Accurate for `|x| <= TRIG_MAX = 1.6e6` (the smallest `|r|` of a
-//!   float32 there is `2^-27.8`, near 252.9); beyond, the driver's exact pass as before.
+//!   steps so that subnormal results round once. `tanh = E/(E + 2)` with `E = expm1(2|x|)`,
+//!   `sinh = (E + E/(E + 1))/2` with `E = expm1|x|`, `cosh = (Y + 1/Y)/2` with `Y = e^|x|`:
+//!   single.rs's formulas, each quotient from one reciprocal corrected by its residual.
+//! - `log`, `log1p`, `log2`, `log10`: `x = 2^k (1 + f)`, `1 + f` in `[sqrt(2)/2, sqrt(2))` from
+//!   the bits, `log(1 + f) = f - f^2/2 + f^3 P(f)` with a degree-8 minimax `P` (relative error
+//!   `2^-29.9`), no division; `k ln 2 + f - f^2/2` by fast two-sums with a 16-bit high part of
+//!   `ln 2`; `log2`/`log10` multiply `f - f^2/2` (a pair) by `1/ln 2`, `1/ln 10` as pairs.
+//!   `log1p` reduces `u = 1 + x` and adds the rounding error `d` of that sum as `d/(1 + f) ~ d
+//!   (1 - f + f^2)`.
+//! - `sin`, `cos`, `tan`: `k = round(x 2/pi)`, `r = x - k pi/2` with three float32 pieces of
+//!   `pi/2` (the first product exact in the fused multiply-add, the second's error kept), as a
+//!   pair `s + lo`; on `|r| <= pi/4 + 0.07`, `sin r = r + r^3 S(r^2)` and `cos r = 1 - r^2/2 +
+//!   r^4 C(r^2)` (minimax, relative errors `2^-32.2`, `2^-31.7`), `1 - r^2/2` with its rounding
+//!   error, a bitwise quadrant select; `tan` is the quotient of the two as pairs. Accurate for
+//!   `|x| <= TRIG_MAX = 1.6e6` (the smallest `|r|` of a float32 there is `2^-27.8`, near 252.9);
+//!   beyond, the driver's exact pass as before.
 
 use super::single;
 
@@ -132,14 +139,13 @@ fn exp_native(x: f32) -> f32 {
     scale(s + (e + lo), k)
 }
 
-/// `e^x - 1 = (2^k - 1) + 2^k q`: `2^k - 1` (as a pair beyond `k = 24`) is at least `2^k |q|`
-/// in magnitude (or zero), so a fast two-sum adds them without error; the result has one
-/// rounding plus the small terms. Beyond `k = 64` the `- 1` is negligible and the rest of
-/// `2^k` is applied afterwards (overflow rounds as `exp`'s).
+/// `e^x - 1 = ((2^k - 1) + 2^k q) 2^j` for `-40 <= x <= 100` as a pair `s + l` and the scale
+/// `2^j`: `2^k - 1` (as a pair beyond `k = 24`) is at least `2^k |q|` in magnitude (or zero), so
+/// a fast two-sum adds them without error. Beyond `k = 64` the `- 1` is negligible and the
+/// rest of `2^k`, `j = k - 64`, is left to the caller (`j = 0` below).
 #[inline(always)]
-fn expm1_native(x: f32) -> f32 {
-    let xc = sel(x > 100.0, 100.0, sel(x < -40.0, -40.0, x));
-    let (k, th, lo) = exp_core(xc);
+fn expm1_pair(x: f32) -> (f32, f32, f32) {
+    let (k, th, lo) = exp_core(x);
     let kl = sel(k > 64.0, 64.0, k);
     let pk = pow2(kl);
     // 2^k - 1 = a + ae exactly (ae = -1 once 2^k - 1 needs more than 24 bits).
@@ -148,9 +154,85 @@ fn expm1_native(x: f32) -> f32 {
     let b = pk * th;
     let s = a + b;
     let e = b - (s - a);
-    let y = (s + fma(pk, lo, e + ae)) * pow2(k - kl);
+    (s, fma(pk, lo, e + ae), k - kl)
+}
+
+/// `e^x - 1`: one rounding of [`expm1_pair`] plus the small terms (overflow rounds as `exp`'s).
+#[inline(always)]
+fn expm1_native(x: f32) -> f32 {
+    let (s, l, j) = expm1_pair(sel(x > 100.0, 100.0, sel(x < -40.0, -40.0, x)));
+    let y = (s + l) * pow2(j);
     // expm1(-0) = -0.
     sel(x == 0.0, x, y)
+}
+
+/// `x` with the sign of `x` flipped where `s` is negative.
+#[inline(always)]
+fn mulsign(x: f32, s: f32) -> f32 {
+    f32::from_bits(x.to_bits() ^ (s.to_bits() & 0x8000_0000))
+}
+
+/// `n/d` for pairs `n = nh + nl`, `d = dh + dl`, as a pair: `q = nh/dh` from one reciprocal,
+/// corrected by the residual `n - q d` (fused multiply-adds) over `dh` (the correction is tiny,
+/// so the reciprocal's rounding and `dl` in the divisor do not matter).
+#[inline(always)]
+fn div_pair(nh: f32, nl: f32, dh: f32, dl: f32) -> (f32, f32) {
+    let inv = 1.0 / dh;
+    let q = nh * inv;
+    (q, fma(-q, dl, fma(-q, dh, nh) + nl) * inv)
+}
+
+/// `h + e = a + b` for nonnegative `a` and `b = 1` or `2` (a fast two-sum, larger first).
+#[inline(always)]
+fn add_small_int(a: f32, b: f32) -> (f32, f32) {
+    let h = a + b;
+    (h, sel(a > b, (a - h) + b, (b - h) + a))
+}
+
+/// `tanh x = E/(E + 2)`, `E = expm1(2|x|)` as a pair ([`expm1_pair`]), the quotient as a pair
+/// ([`div_pair`]); `|x|` is clamped at 10 (float32's `1 - 2^-25` is passed at 9.01), and the
+/// sign of `x` (so of zeros) restored at the end.
+#[inline(always)]
+fn tanh_native(x: f32) -> f32 {
+    let a = f32::from_bits(x.to_bits() & 0x7fff_ffff);
+    let (s, l, _) = expm1_pair(2.0 * sel(a > 10.0, 10.0, a));
+    let (dh, de) = add_small_int(s, 2.0);
+    let (q, ql) = div_pair(s, l, dh, de + l);
+    mulsign(q + ql, x)
+}
+
+/// `sinh x = (E + E/(E + 1))/2`, `E = expm1|x|` as a pair, the quotient as a pair, their sum
+/// by a fast two-sum (`E >= E/(E + 1)`); beyond `k = 64` (where `E/(E + 1)` is 1 and
+/// negligible) the scale `2^j` of [`expm1_pair`] is applied with the halving, so results up to
+/// float32's overflow at 89.4 are finite.
+#[inline(always)]
+fn sinh_native(x: f32) -> f32 {
+    let a = f32::from_bits(x.to_bits() & 0x7fff_ffff);
+    let (s, l, j) = expm1_pair(sel(a > 100.0, 100.0, a));
+    let (dh, de) = add_small_int(s, 1.0);
+    let (q, ql) = div_pair(s, l, dh, de + l);
+    let h = s + q;
+    let e = q - (h - s);
+    mulsign((h + (e + (l + ql))) * pow2(j - 1.0), x)
+}
+
+/// `cosh x = 2^(k-1) (y + 2^-2k / y)` for `e^|x| = 2^k y`, `y` a pair from `exp`'s core, the
+/// reciprocal as a pair (corrected by its residual), their sum by a two-sum (either may be the
+/// larger for `k = 0`); `2^-2k` is dropped beyond `k = 60`, and `2^(k-1)` applied in two steps.
+#[inline(always)]
+fn cosh_native(x: f32) -> f32 {
+    let a = f32::from_bits(x.to_bits() & 0x7fff_ffff);
+    let (k, th, lo) = exp_core(sel(a > 100.0, 100.0, a));
+    let y = 1.0 + th;
+    let yl = ((1.0 - y) + th) + lo;
+    let w = sel(k > 60.0, 0.0, pow2(-2.0 * k));
+    let inv = 1.0 / y;
+    let r = w * inv;
+    let rl = r * fma(-inv, yl, fma(-inv, y, 1.0));
+    let (big, small) = (sel(y > r, y, r), sel(y > r, r, y));
+    let h = big + small;
+    let e = small - (h - big);
+    scale(h + (e + (yl + rl)), k - 1.0)
 }
 
 // ---- log, log1p ----
@@ -284,8 +366,9 @@ fn log10_native(x: f32) -> f32 {
 /// `log(1 + x)`: `u = 1 + x` rounded, reduced as `log`'s argument (`u >= 2^-24` whenever
 /// `x > -1`), plus its exact rounding error `err` (a fast two-sum, larger operand first),
 /// which shifts `1 + f` by `d = err 2^-k` and so the logarithm by `d/(1 + f) ~ d (1 - f + f^2)`
-/// (`d f^3/(1 + f)` below 0.1 ulp of the result). For `k = 0`, `f + d` is `x` itself, so `f = x`, `d = 0`; for
-/// `k > 126` `d` is far below the result's ulp, and `2^-k` is clamped to stay normal.
+/// (`d f^3/(1 + f)` below 0.1 ulp of the result). For `k = 0`, `f + d` is `x` itself, so
+/// `f = x`, `d = 0`; for `k > 126` `d` is far below the result's ulp, and `2^-k` is clamped to
+/// stay normal.
 #[inline(always)]
 fn log1p_native(x: f32) -> f32 {
     let u = 1.0 + x;
@@ -496,22 +579,34 @@ pub fn atan2<const F: bool>(y: f32, x: f32) -> f32 {
     single::atan2::<F>(y as f64, x as f64) as f32
 }
 
-/// `sinh x` ([`single`]'s float64 road).
+/// `sinh x`.
 #[inline(always)]
 pub fn sinh<const F: bool>(x: f32) -> f32 {
-    single::sinh::<F>(x as f64) as f32
+    if F {
+        sinh_native(x)
+    } else {
+        single::sinh::<F>(x as f64) as f32
+    }
 }
 
-/// `cosh x` ([`single`]'s float64 road).
+/// `cosh x`.
 #[inline(always)]
 pub fn cosh<const F: bool>(x: f32) -> f32 {
-    single::cosh::<F>(x as f64) as f32
+    if F {
+        cosh_native(x)
+    } else {
+        single::cosh::<F>(x as f64) as f32
+    }
 }
 
-/// `tanh x` ([`single`]'s float64 road).
+/// `tanh x`.
 #[inline(always)]
 pub fn tanh<const F: bool>(x: f32) -> f32 {
-    single::tanh::<F>(x as f64) as f32
+    if F {
+        tanh_native(x)
+    } else {
+        single::tanh::<F>(x as f64) as f32
+    }
 }
 
 /// `x ** ±e` for a small integral exponent ([`single::powi`], float64 products).
