@@ -182,8 +182,11 @@ unsafe fn body1<A: Copy, M: Map1<A>, const F: bool, const SA: bool>(
 }
 
 /// The fix-up loop of one-operand kernels ([`Map1::FIXUP`], integral powers): chunk by chunk,
-/// `fast` for every lane, then `exact` for the lanes `needs` flags, if any. The arguments are
-/// kept aside because `d` may be the operand itself.
+/// `fast` for every lane, then `exact` for the lanes `needs` flags, if any. When `d` is the
+/// operand itself the arguments are kept aside first; otherwise `fast` reads the operand
+/// directly, so that its loads (cache misses, when the data comes from memory) overlap the
+/// arithmetic instead of stalling a copy loop: float32 `sin(a)` at 10^7 elements into `out=`,
+/// one thread, 9.6 -> 6.0 ms.
 ///
 /// # Safety
 /// As [`body1`].
@@ -196,6 +199,33 @@ unsafe fn fix_up_chunks<A: Copy, O, const SA: bool>(
     needs: impl Fn(A) -> bool,
     exact: impl Fn(A) -> O,
 ) {
+    if SA || !std::ptr::eq(a.ptr as *const u8, d as *const u8) {
+        let mut start = 0;
+        while start < n {
+            let m = FIXUP_CHUNK.min(n - start);
+            let mut any = false;
+            for j in start..start + m {
+                // SAFETY: j < n; the operand holds n elements (or is a scalar) and does not
+                // overlap dst, which holds n outputs.
+                let x = unsafe { a.get(j) };
+                any |= needs(x);
+                // SAFETY: as above.
+                unsafe { d.add(j).write(fast(x)) }
+            }
+            if any {
+                for j in start..start + m {
+                    // SAFETY: as above; the operand is still intact.
+                    let x = unsafe { a.get(j) };
+                    if needs(x) {
+                        // SAFETY: as above.
+                        unsafe { d.add(j).write(exact(x)) }
+                    }
+                }
+            }
+            start += m;
+        }
+        return;
+    }
     let mut kept = [a.first; FIXUP_CHUNK];
     let mut start = 0;
     while start < n {
@@ -222,8 +252,10 @@ unsafe fn fix_up_chunks<A: Copy, O, const SA: bool>(
     }
 }
 
-/// Elements per chunk of a kernel with a fix-up pass: small enough for the stack and L1.
-const FIXUP_CHUNK: usize = 64;
+/// Elements per chunk of a kernel with a fix-up pass: small enough for the stack and L1 (2 KiB
+/// per float64 operand), large enough that the per-chunk work (the copy aside, the loop's set-up
+/// and tail) is small: at 64, float32 sin spent a fifth of its time there.
+const FIXUP_CHUNK: usize = 256;
 
 /// # Safety
 /// See [`KernelFn`].

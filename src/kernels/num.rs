@@ -311,8 +311,11 @@ pub trait Float:
     }
 }
 
-/// `$fast` is the module of the exponential family for this type: float32 rounds float64 code
-/// that stops at float32's precision ([`math::single`]).
+/// `$fast` is the module of the exponential and logarithm families, sin/cos/tan, the arc tangent
+/// and small integral powers for this type, taking and returning `$t`: float64's own
+/// ([`math`]), and for float32 [`math::native`], which computes in float32 at the levels with
+/// fused multiply-add and otherwise rounds float64 code that stops at float32's precision
+/// ([`math::single`]).
 macro_rules! impl_float {
     ($($t:ident, $bits:ty, $fast:path;)*) => {$(
         impl Float for $t {
@@ -334,26 +337,26 @@ macro_rules! impl_float {
             #[inline(always)] fn rint(self) -> Self { self.round_ties_even() }
             #[inline(always)] fn sqrt(self) -> Self { self.sqrt() }
             #[inline(always)] fn cbrt<const F: bool>(self) -> Self { math::cbrt::<F>(self as f64) as $t }
-            #[inline(always)] fn exp<const F: bool>(self) -> Self { { use $fast as m; m::exp::<F>(self as f64) as $t } }
+            #[inline(always)] fn exp<const F: bool>(self) -> Self { { use $fast as m; m::exp::<F>(self) } }
             #[inline(always)] fn exp2<const F: bool>(self) -> Self { math::exp2::<F>(self as f64) as $t }
-            #[inline(always)] fn expm1<const F: bool>(self) -> Self { { use $fast as m; m::expm1::<F>(self as f64) as $t } }
-            #[inline(always)] fn ln<const F: bool>(self) -> Self { { use $fast as m; m::log::<F>(self as f64) as $t } }
-            #[inline(always)] fn log2<const F: bool>(self) -> Self { { use $fast as m; m::log2::<F>(self as f64) as $t } }
-            #[inline(always)] fn log10<const F: bool>(self) -> Self { { use $fast as m; m::log10::<F>(self as f64) as $t } }
-            #[inline(always)] fn ln1p<const F: bool>(self) -> Self { { use $fast as m; m::log1p::<F>(self as f64) as $t } }
-            #[inline(always)] fn sin<const F: bool>(self) -> Self { { use $fast as m; m::sin::<F>(self as f64) as $t } }
-            #[inline(always)] fn cos<const F: bool>(self) -> Self { { use $fast as m; m::cos::<F>(self as f64) as $t } }
-            #[inline(always)] fn tan<const F: bool>(self) -> Self { { use $fast as m; m::tan::<F>(self as f64) as $t } }
+            #[inline(always)] fn expm1<const F: bool>(self) -> Self { { use $fast as m; m::expm1::<F>(self) } }
+            #[inline(always)] fn ln<const F: bool>(self) -> Self { { use $fast as m; m::log::<F>(self) } }
+            #[inline(always)] fn log2<const F: bool>(self) -> Self { { use $fast as m; m::log2::<F>(self) } }
+            #[inline(always)] fn log10<const F: bool>(self) -> Self { { use $fast as m; m::log10::<F>(self) } }
+            #[inline(always)] fn ln1p<const F: bool>(self) -> Self { { use $fast as m; m::log1p::<F>(self) } }
+            #[inline(always)] fn sin<const F: bool>(self) -> Self { { use $fast as m; m::sin::<F>(self) } }
+            #[inline(always)] fn cos<const F: bool>(self) -> Self { { use $fast as m; m::cos::<F>(self) } }
+            #[inline(always)] fn tan<const F: bool>(self) -> Self { { use $fast as m; m::tan::<F>(self) } }
             #[inline(always)] fn asin<const F: bool>(self) -> Self { math::asin::<F>(self as f64) as $t }
             #[inline(always)] fn acos<const F: bool>(self) -> Self { math::acos::<F>(self as f64) as $t }
-            #[inline(always)] fn atan<const F: bool>(self) -> Self { { use $fast as m; m::atan::<F>(self as f64) as $t } }
-            #[inline(always)] fn sinh<const F: bool>(self) -> Self { { use $fast as m; m::sinh::<F>(self as f64) as $t } }
-            #[inline(always)] fn cosh<const F: bool>(self) -> Self { { use $fast as m; m::cosh::<F>(self as f64) as $t } }
-            #[inline(always)] fn tanh<const F: bool>(self) -> Self { { use $fast as m; m::tanh::<F>(self as f64) as $t } }
+            #[inline(always)] fn atan<const F: bool>(self) -> Self { { use $fast as m; m::atan::<F>(self) } }
+            #[inline(always)] fn sinh<const F: bool>(self) -> Self { { use $fast as m; m::sinh::<F>(self) } }
+            #[inline(always)] fn cosh<const F: bool>(self) -> Self { { use $fast as m; m::cosh::<F>(self) } }
+            #[inline(always)] fn tanh<const F: bool>(self) -> Self { { use $fast as m; m::tanh::<F>(self) } }
             #[inline(always)] fn asinh<const F: bool>(self) -> Self { math::asinh::<F>(self as f64) as $t }
             #[inline(always)] fn acosh<const F: bool>(self) -> Self { math::acosh::<F>(self as f64) as $t }
             #[inline(always)] fn atanh<const F: bool>(self) -> Self { math::atanh::<F>(self as f64) as $t }
-            #[inline(always)] fn atan2<const F: bool>(self, x: Self) -> Self { { use $fast as m; m::atan2::<F>(self as f64, x as f64) as $t } }
+            #[inline(always)] fn atan2<const F: bool>(self, x: Self) -> Self { { use $fast as m; m::atan2::<F>(self, x) } }
             #[inline(always)] fn hypot(self, b: Self) -> Self { self.hypot(b) }
             #[inline(always)] fn hypot_fast<const F: bool>(self, b: Self) -> Self { math::hypot::<F>(self as f64, b as f64) as $t }
             #[inline(always)] fn trig_huge(self) -> bool { (self as f64).abs() > math::TRIG_MAX }
@@ -364,7 +367,7 @@ macro_rules! impl_float {
             #[inline(always)] fn powf_exact(self, b: Self) -> Self { (self as f64).powf(b as f64) as $t }
             #[inline(always)] fn powf<const F: bool>(self, b: Self) -> Self { math::pow::<F>(self as f64, b as f64) as $t }
             #[inline(always)] fn small_int_exponent(self) -> Option<i32> { math::small_int_exponent(self as f64) }
-            #[inline(always)] fn powi_dd<const F: bool, const NB: u32, const NEG: bool>(self, e: u32) -> (Self, bool) { let (r, bad) = { use $fast as m; m::powi::<F, NB, NEG>(self as f64, e) }; (r as $t, bad) }
+            #[inline(always)] fn powi_dd<const F: bool, const NB: u32, const NEG: bool>(self, e: u32) -> (Self, bool) { use $fast as m; m::powi::<F, NB, NEG>(self, e) }
             #[inline(always)] fn fma(self, b: Self, c: Self) -> Self { self.mul_add(b, c) }
             /// C's `nextafter`.
             #[inline(always)]
@@ -387,7 +390,7 @@ macro_rules! impl_float {
 }
 
 impl_float! {
-    f32, u32, math::single;
+    f32, u32, math::native;
     f64, u64, math;
 }
 

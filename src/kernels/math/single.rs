@@ -1,5 +1,7 @@
 //! float32 (and float16) versions of the exponential and logarithm families, sin/cos/tan and
-//! the arc tangent, in plain float64 arithmetic.
+//! the arc tangent, in plain float64 arithmetic: all of them at SSE2, and at the FMA levels the
+//! ones [`super::native`] does not compute in float32 (arctan, arctan2, small integral
+//! powers).
 //!
 //! float32 needs 24 bits; the float64 functions carry double-double corrections and long
 //! polynomials to reach float64's last bit. Here each keeps its float64 sibling's reduction but
