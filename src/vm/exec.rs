@@ -461,16 +461,51 @@ unsafe fn stream_store(dst: *mut u8, src: *const u8, bytes: usize) {
 /// `run_new`).
 pub const STREAM_MIN: usize = 16 << 20;
 
-/// Whether an output of `bytes` bytes is streamed (`NDEXPR_STREAM=0|1` overrides, for
+/// Whether `program` writes a large output best with non-temporal stores: not when its body is
+/// one costly instruction (a transcendental function; a power by a constant integer of at most
+/// 15, which [`crate::kernels::math::powi`] multiplies out, counts as cheap). Such a body runs
+/// over whole row spans straight into the output ([`Job::single_pass`]), and streaming would
+/// send it through the block loop and the result register, for stores that do not hold up a
+/// compute-bound loop. `ndexpr bench` at 10^7 into `out=`, 2 threads, ms, plain / streaming
+/// stores: `arctan2(a,b)` 8.5 / 9.7-10.3, `tanh(a)` 11.2 / 12.3-12.7, float32 `tanh(a)` 3.4-3.5
+/// / 4.1-4.3. Longer bodies go through the block loop either way, and streaming served them
+/// (`exp(-a)*log1p(b)` 23.5-23.9 / 19.0-22.5, `sin(a)**2+cos(b)**2` 18.6-19.2 / 16.3-17.2,
+/// `2*a+3*b-c` 11.1-12.7 / 8.4-9.2), as it serves cheap one-instruction bodies (`2*a+48`).
+fn streams_well(program: &Program) -> bool {
+    let small_int_constant = |a: &Operand| match *a {
+        Operand::Scalar(s) => match program.scalars.get(s as usize) {
+            Some(ScalarInit::Const(c)) => {
+                let mut bytes = [0u8; 16];
+                c.write_ne_bytes(&mut bytes);
+                let v = match c.dtype() {
+                    DType::F64 => f64::from_ne_bytes(bytes[..8].try_into().unwrap_or_default()),
+                    DType::F32 => {
+                        f32::from_ne_bytes(bytes[..4].try_into().unwrap_or_default()) as f64
+                    }
+                    _ => return c.dtype().kind() != crate::types::Kind::Complex,
+                };
+                crate::kernels::math::small_int_exponent(v).is_some()
+            }
+            _ => false,
+        },
+        _ => false,
+    };
+    match program.body.as_slice() {
+        [i] => instr_cost(i.op) <= 4 || (i.op == Op::Power && small_int_constant(&i.args[1])),
+        _ => true,
+    }
+}
+
+/// Whether `program`'s output of `bytes` bytes is streamed (`NDEXPR_STREAM=0|1` overrides, for
 /// measurements).
-pub(crate) fn stream_output(bytes: usize, opts: &super::RunOptions) -> bool {
+pub(crate) fn stream_output(program: &Program, bytes: usize, opts: &super::RunOptions) -> bool {
     static FORCED: std::sync::OnceLock<Option<bool>> = std::sync::OnceLock::new();
     let forced = FORCED.get_or_init(|| match std::env::var("NDEXPR_STREAM").as_deref() {
         Ok("1") => Some(true),
         Ok("0") => Some(false),
         _ => None,
     });
-    forced.unwrap_or(bytes >= opts.stream_min)
+    forced.unwrap_or_else(|| bytes >= opts.stream_min && streams_well(program))
 }
 
 /// Orders this thread's non-temporal stores before anything that follows (the join).
@@ -1271,6 +1306,39 @@ impl Shares {
 #[cfg(test)]
 mod tests {
     use super::Shares;
+
+    #[test]
+    fn one_costly_instruction_does_not_stream() {
+        use crate::{DType, Expr, Signature};
+        let sig = Signature::new()
+            .array("a", DType::F64)
+            .array("b", DType::F64)
+            .array("c", DType::F64);
+        let streams = |src: &str| super::streams_well(Expr::compile(src, &sig).unwrap().program());
+        for cheap in [
+            "2*a+48",
+            "a*b+c",
+            "sqrt(a)",
+            "a**3",
+            "a**-2.0",
+            "2*a+3*b-c",
+            "a**3+4*a**2-2*a+1",
+            "sin(a)**2+cos(b)**2",
+            "exp(-a)*log1p(b)",
+        ] {
+            assert!(streams(cheap), "{cheap}");
+        }
+        for dear in [
+            "tanh(a)",
+            "arctan2(a,b)",
+            "exp(a)",
+            "a**2.5",
+            "a**b",
+            "a**16",
+        ] {
+            assert!(!streams(dear), "{dear}");
+        }
+    }
 
     #[test]
     fn shares_hand_out_every_block_once() {

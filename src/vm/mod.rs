@@ -754,7 +754,7 @@ fn setup(program: &Program, bound: &Bound, out: &RawArray, opts: &RunOptions) ->
         kernels,
         sizes,
         block,
-        stream: exec::stream_output(out_bytes, opts),
+        stream: exec::stream_output(program, out_bytes, opts),
     })
 }
 
