@@ -11,6 +11,7 @@ bound is that of the float64 coefficients, evaluated exactly on a grid of 20001 
 import sys
 
 import mpmath as mp
+from remez import remez as shared_remez
 
 mp.mp.dps = 60
 
@@ -32,43 +33,11 @@ def weight(z):
 
 
 def remez(zmax, k, fixed, iters=20, n=3000):
-    free = [i for i in range(k) if i not in fixed]
-    m = len(free)
+    """Minimax P on z in [0, zmax] (the grid's first point just off 0, where the weight
+    vanishes)."""
     grid = [zmax * (1 - mp.cos(mp.pi * i / (n - 1))) / 2 for i in range(n)]
     grid[0] = zmax * mp.mpf(10) ** -30
-    ref = [grid[int((n - 1) * (1 - mp.cos(mp.pi * j / m)) / 2)] for j in range(m + 1)]
-    ref[0] = grid[0]
-    c = None
-    for _ in range(iters):
-        a = mp.matrix(m + 1, m + 1)
-        b = mp.matrix(m + 1, 1)
-        for j, z in enumerate(ref):
-            for col, i in enumerate(free):
-                a[j, col] = z**i
-            a[j, m] = (-1) ** j / weight(z)
-            b[j] = target(z) - sum(v * z**i for i, v in fixed.items())
-        sol = mp.lu_solve(a, b)
-        c = [None] * k
-        for col, i in enumerate(free):
-            c[i] = sol[col]
-        for i, v in fixed.items():
-            c[i] = v
-        errs = [(sum(c[i] * z**i for i in range(k)) - target(z)) * weight(z) for z in grid]
-        # The new reference: the largest error of each run of one sign.
-        peaks, i = [], 0
-        while i < n:
-            s, best = mp.sign(errs[i]), i
-            while i < n and mp.sign(errs[i]) == s:
-                if abs(errs[i]) > abs(errs[best]):
-                    best = i
-                i += 1
-            peaks.append(best)
-        while len(peaks) > m + 1:
-            peaks.pop(0 if abs(errs[peaks[0]]) < abs(errs[peaks[-1]]) else -1)
-        if len(peaks) < m + 1:
-            break
-        ref = [grid[j] for j in peaks]
-    return c
+    return shared_remez(grid, k, target, weight, fixed, iters, first=grid[0])
 
 
 def main():

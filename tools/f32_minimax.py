@@ -17,6 +17,7 @@ import struct
 import sys
 
 import mpmath as mp
+from remez import remez as shared_remez
 
 mp.mp.dps = 40
 
@@ -81,43 +82,11 @@ def case(name):
 
 
 def remez(a, b, k, target, weight, fixed, iters=12, n=1500):
-    free = [i for i in range(k) if i not in fixed]
-    m = len(free)
+    """Minimax P on [a, b], on a Chebyshev-spaced grid kept off t = 0 (where the weights
+    vanish)."""
     grid = [a + (b - a) * (1 - mp.cos(mp.pi * i / (n - 1))) / 2 for i in range(n)]
-    # The weight vanishes at t = 0; keep the grid off it.
     grid = [t for t in grid if abs(t) > (b - a) * mp.mpf(10) ** -20]
-    n = len(grid)
-    ref = [grid[int((n - 1) * (1 - mp.cos(mp.pi * j / m)) / 2)] for j in range(m + 1)]
-    c = None
-    for _ in range(iters):
-        mat = mp.matrix(m + 1, m + 1)
-        rhs = mp.matrix(m + 1, 1)
-        for j, t in enumerate(ref):
-            for col, i in enumerate(free):
-                mat[j, col] = t**i
-            mat[j, m] = (-1) ** j / weight(t)
-            rhs[j] = target(t) - sum(v * t**i for i, v in fixed.items())
-        sol = mp.lu_solve(mat, rhs)
-        c = [None] * k
-        for col, i in enumerate(free):
-            c[i] = sol[col]
-        for i, v in fixed.items():
-            c[i] = v
-        errs = [(sum(c[i] * t**i for i in range(k)) - target(t)) * weight(t) for t in grid]
-        peaks, i = [], 0
-        while i < n:
-            s, best = mp.sign(errs[i]), i
-            while i < n and mp.sign(errs[i]) == s:
-                if abs(errs[i]) > abs(errs[best]):
-                    best = i
-                i += 1
-            peaks.append(best)
-        while len(peaks) > m + 1:
-            peaks.pop(0 if abs(errs[peaks[0]]) < abs(errs[peaks[-1]]) else -1)
-        if len(peaks) < m + 1:
-            break
-        ref = [grid[j] for j in peaks]
-    return c
+    return shared_remez(grid, k, target, weight, fixed, iters)
 
 
 def main():

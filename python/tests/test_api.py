@@ -523,6 +523,16 @@ def test_no_panic_reaches_python():
 # Threads
 
 
+def _run_in_threads(work, errors, count=8):
+    """Runs work(k) for k < count on as many Python threads at once; `errors` must stay empty."""
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[:5]
+
+
 def test_concurrent_evaluation_from_python_threads():
     rng = np.random.default_rng(2)
     arrays = [rng.standard_normal(300_000) for _ in range(8)]
@@ -546,12 +556,7 @@ def test_concurrent_evaluation_from_python_threads():
             errors.append(e)
 
     # Eight Python threads, as the issue asks; results must equal the one-at-a-time ones.
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors[:5]
+    _run_in_threads(work, errors)
 
 
 def test_gil_is_released_during_evaluation():
@@ -704,9 +709,4 @@ def test_repeated_calls_from_threads_at_once():
         except Exception as e:  # noqa: BLE001
             errors.append(e)
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors[:5]
+    _run_in_threads(work, errors)

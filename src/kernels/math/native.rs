@@ -477,94 +477,47 @@ fn tan_native(x: f32) -> f32 {
 
 // ---- The float32 entry points (`num::Float` for f32) ----
 
-/// `e^x`.
-#[inline(always)]
-pub fn exp<const F: bool>(x: f32) -> f32 {
-    if F {
-        exp_native(x)
-    } else {
-        single::exp::<F>(x as f64) as f32
-    }
+/// The float32 entry points: the native code at the FMA levels (`F`), [`single`]'s float64
+/// road without FMA (the reductions above rely on exact fused products).
+macro_rules! entry_points {
+    ($($(#[$doc:meta])* $name:ident => $native:expr;)*) => {$(
+        $(#[$doc])*
+        #[inline(always)]
+        pub fn $name<const F: bool>(x: f32) -> f32 {
+            if F {
+                $native(x)
+            } else {
+                single::$name::<F>(x as f64) as f32
+            }
+        }
+    )*};
 }
 
-/// `e^x - 1`.
-#[inline(always)]
-pub fn expm1<const F: bool>(x: f32) -> f32 {
-    if F {
-        expm1_native(x)
-    } else {
-        single::expm1::<F>(x as f64) as f32
-    }
-}
-
-/// Natural logarithm.
-#[inline(always)]
-pub fn log<const F: bool>(x: f32) -> f32 {
-    if F {
-        log_native(x)
-    } else {
-        single::log::<F>(x as f64) as f32
-    }
-}
-
-/// `log(1 + x)`.
-#[inline(always)]
-pub fn log1p<const F: bool>(x: f32) -> f32 {
-    if F {
-        log1p_native(x)
-    } else {
-        single::log1p::<F>(x as f64) as f32
-    }
-}
-
-/// `sin x` (`|x| <= TRIG_MAX`, else any value).
-#[inline(always)]
-pub fn sin<const F: bool>(x: f32) -> f32 {
-    if F {
-        sincos_native::<false>(x)
-    } else {
-        single::sin::<F>(x as f64) as f32
-    }
-}
-
-/// `cos x` (`|x| <= TRIG_MAX`, else any value).
-#[inline(always)]
-pub fn cos<const F: bool>(x: f32) -> f32 {
-    if F {
-        sincos_native::<true>(x)
-    } else {
-        single::cos::<F>(x as f64) as f32
-    }
-}
-
-/// Base-2 logarithm.
-#[inline(always)]
-pub fn log2<const F: bool>(x: f32) -> f32 {
-    if F {
-        log2_native(x)
-    } else {
-        single::log2::<F>(x as f64) as f32
-    }
-}
-
-/// Base-10 logarithm.
-#[inline(always)]
-pub fn log10<const F: bool>(x: f32) -> f32 {
-    if F {
-        log10_native(x)
-    } else {
-        single::log10::<F>(x as f64) as f32
-    }
-}
-
-/// `tan x` (`|x| <= TRIG_MAX`, else any value).
-#[inline(always)]
-pub fn tan<const F: bool>(x: f32) -> f32 {
-    if F {
-        tan_native(x)
-    } else {
-        single::tan::<F>(x as f64) as f32
-    }
+entry_points! {
+    /// `e^x`.
+    exp => exp_native;
+    /// `e^x - 1`.
+    expm1 => expm1_native;
+    /// Natural logarithm.
+    log => log_native;
+    /// `log(1 + x)`.
+    log1p => log1p_native;
+    /// `sin x` (`|x| <= TRIG_MAX`, else any value).
+    sin => sincos_native::<false>;
+    /// `cos x` (`|x| <= TRIG_MAX`, else any value).
+    cos => sincos_native::<true>;
+    /// Base-2 logarithm.
+    log2 => log2_native;
+    /// Base-10 logarithm.
+    log10 => log10_native;
+    /// `tan x` (`|x| <= TRIG_MAX`, else any value).
+    tan => tan_native;
+    /// `sinh x`.
+    sinh => sinh_native;
+    /// `cosh x`.
+    cosh => cosh_native;
+    /// `tanh x`.
+    tanh => tanh_native;
 }
 
 /// `arctan x` ([`single`]'s float64 road).
@@ -577,36 +530,6 @@ pub fn atan<const F: bool>(x: f32) -> f32 {
 #[inline(always)]
 pub fn atan2<const F: bool>(y: f32, x: f32) -> f32 {
     single::atan2::<F>(y as f64, x as f64) as f32
-}
-
-/// `sinh x`.
-#[inline(always)]
-pub fn sinh<const F: bool>(x: f32) -> f32 {
-    if F {
-        sinh_native(x)
-    } else {
-        single::sinh::<F>(x as f64) as f32
-    }
-}
-
-/// `cosh x`.
-#[inline(always)]
-pub fn cosh<const F: bool>(x: f32) -> f32 {
-    if F {
-        cosh_native(x)
-    } else {
-        single::cosh::<F>(x as f64) as f32
-    }
-}
-
-/// `tanh x`.
-#[inline(always)]
-pub fn tanh<const F: bool>(x: f32) -> f32 {
-    if F {
-        tanh_native(x)
-    } else {
-        single::tanh::<F>(x as f64) as f32
-    }
 }
 
 /// `x ** ±e` for a small integral exponent ([`single::powi`], float64 products).
