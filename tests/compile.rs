@@ -307,24 +307,23 @@ fn compiled_expressions_are_shareable() {
 #[test]
 fn unfused_programs_split_multiply_adds_back_into_numpys_operations() {
     // The naive baseline of `ndexpr bench` runs one NumPy operation at a time.
-    let e = Expr::compile("2*a + 48", &sig()).unwrap();
-    assert_eq!(
-        e.program().unfused().disassemble(),
-        lines(&[
-            "r1 = multiply.f64 2.0, a",
-            "r0 = add.f64 r1, 48.0",
-            "ret r0"
-        ])
-    );
-    let e = Expr::compile("b - a*a", &sig()).unwrap();
-    assert_eq!(
-        e.program().unfused().disassemble(),
-        lines(&[
-            "r1 = multiply.f64 a, a",
-            "r0 = subtract.f64 b, r1",
-            "ret r0"
-        ])
-    );
+    for (src, want) in [
+        (
+            "2*a + 48",
+            ["r1 = multiply.f64 2.0, a", "r0 = add.f64 r1, 48.0"],
+        ),
+        (
+            "b - a*a",
+            ["r1 = multiply.f64 a, a", "r0 = subtract.f64 b, r1"],
+        ),
+    ] {
+        let e = Expr::compile(src, &sig()).unwrap();
+        assert_eq!(
+            e.program().unfused().disassemble(),
+            lines(&[want[0], want[1], "ret r0"]),
+            "{src}"
+        );
+    }
     // Reductions and their sub-programs too; nothing else changes.
     let e = Expr::compile("sum(a*b + 1) - a", &sig()).unwrap();
     let u = e.program().unfused();

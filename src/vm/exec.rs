@@ -5,8 +5,9 @@ use super::plan::Plan;
 use super::RawArray;
 use crate::bytecode::{Dest, Instr, Op, Operand, Program, ScalarInit};
 use crate::error::{Error, ErrorKind, Result};
+use crate::kernels::math::small_int_exponent;
 use crate::kernels::KernelFn;
-use crate::types::DType;
+use crate::types::{DType, Scalar};
 use std::mem::MaybeUninit;
 
 /// How kernels are found: [`crate::kernels::lookup`] by default; one level's table
@@ -474,18 +475,12 @@ pub const STREAM_MIN: usize = 16 << 20;
 fn streams_well(program: &Program) -> bool {
     let small_int_constant = |a: &Operand| match *a {
         Operand::Scalar(s) => match program.scalars.get(s as usize) {
-            Some(ScalarInit::Const(c)) => {
-                let mut bytes = [0u8; 16];
-                c.write_ne_bytes(&mut bytes);
-                let v = match c.dtype() {
-                    DType::F64 => f64::from_ne_bytes(bytes[..8].try_into().unwrap_or_default()),
-                    DType::F32 => {
-                        f32::from_ne_bytes(bytes[..4].try_into().unwrap_or_default()) as f64
-                    }
-                    _ => return c.dtype().kind() != crate::types::Kind::Complex,
-                };
-                crate::kernels::math::small_int_exponent(v).is_some()
-            }
+            Some(ScalarInit::Const(c)) => match *c {
+                Scalar::F64(v) => small_int_exponent(v).is_some(),
+                Scalar::F32(v) => small_int_exponent(v as f64).is_some(),
+                Scalar::C64(_) | Scalar::C128(_) => false,
+                _ => true,
+            },
             _ => false,
         },
         _ => false,

@@ -1040,23 +1040,38 @@ fn partially_overlaps(out: &RawArray, bound: &Bound) -> bool {
         out_strides.get_or_init(|| broadcast_strides(&out.shape, &out.byte_strides(), &bound.shape))
     };
     bound.inputs.iter().any(|input| {
-        let Some((lo, hi)) = byte_range(
+        byte_range(
             input.ptr as usize,
             &input.shape,
             &input.byte_strides(),
             input.size,
-        ) else {
-            return false;
-        };
-        if hi <= olo || ohi <= lo {
-            return false;
-        }
-        let same = input.ptr == out.ptr
-            && input.size == out.size
-            && broadcast_strides(&input.shape, &input.byte_strides(), &bound.shape)
-                == *out_strides();
-        !same
+        )
+        .is_some_and(|range| {
+            overlaps_partially((olo, ohi), range, input.ptr == out.ptr, || {
+                steps_like(input, out.size, out_strides(), &bound.shape)
+            })
+        })
     })
+}
+
+/// The in-place rule: an input whose bytes (`input`: lowest, one past the highest) meet the
+/// output's (`out`) may be read while the output is written only when it is the output itself,
+/// the same first element (`same_first`) stepping the same way (`same_steps`, asked only then):
+/// each element is then read before its block is written. Any other meeting (NumPy's
+/// conservative test) goes through a temporary.
+fn overlaps_partially(
+    out: (usize, usize),
+    input: (usize, usize),
+    same_first: bool,
+    same_steps: impl FnOnce() -> bool,
+) -> bool {
+    input.0 < out.1 && out.0 < input.1 && !(same_first && same_steps())
+}
+
+/// Whether `input` steps through the iteration of `shape` as an output of element size `size`
+/// and broadcast byte strides `out_steps` does.
+fn steps_like(input: &RawArray, size: usize, out_steps: &[isize], shape: &[usize]) -> bool {
+    input.size == size && broadcast_strides(&input.shape, &input.byte_strides(), shape) == out_steps
 }
 
 /// Whether `out`'s memory range meets any input's.

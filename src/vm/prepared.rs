@@ -10,7 +10,10 @@
 
 use super::exec::{self, Slot};
 use super::plan::{broadcast_strides, byte_range};
-use super::{bind, guard, run_setup, setup, ArrayMut, Bound, RunOptions, Setup, Var, Vars};
+use super::{
+    bind, guard, overlaps_partially, run_setup, setup, steps_like, ArrayMut, Bound, RunOptions,
+    Setup, Var, Vars,
+};
 use crate::compile::Expr;
 use crate::error::{Error, ErrorKind, Result};
 
@@ -112,12 +115,8 @@ impl Expr {
             let mut spans = vec![span(&raw.shape, &out_strides, raw.size)];
             let mut like_out = Vec::with_capacity(bound.inputs.len());
             for input in &bound.inputs {
-                let strides = input.byte_strides();
-                spans.push(span(&input.shape, &strides, input.size));
-                like_out.push(
-                    input.size == raw.size
-                        && broadcast_strides(&input.shape, &strides, &bound.shape) == out_steps,
-                );
+                spans.push(span(&input.shape, &input.byte_strides(), input.size));
+                like_out.push(steps_like(input, raw.size, &out_steps, &bound.shape));
             }
             Ok(Some(Prepared {
                 expr: self.clone(),
@@ -150,19 +149,22 @@ impl Prepared {
     /// Whether the output at `out` shares memory with an input without being exactly that
     /// input (as [`Expr::eval_into`] decides; conservative like NumPy's overlap check).
     fn partially_overlaps(&self, out: *mut u8, inputs: &[*const u8]) -> bool {
-        let Some((olo, ohi)) = self.spans[0] else {
+        let at = |p: *const u8, (lo, hi): (isize, isize)| {
+            ((p as isize + lo) as usize, (p as isize + hi) as usize)
+        };
+        let Some(out_span) = self.spans[0] else {
             return false;
         };
-        let (olo, ohi) = (out as isize + olo, out as isize + ohi);
-        inputs.iter().zip(&self.spans[1..]).zip(&self.like_out).any(
-            |((&p, span), &like)| match span {
-                Some((lo, hi)) => {
-                    let meets = p as isize + lo < ohi && olo < p as isize + hi;
-                    meets && !(like && std::ptr::eq(p, out))
-                }
-                None => false,
-            },
-        )
+        let out_range = at(out, out_span);
+        inputs
+            .iter()
+            .zip(&self.spans[1..])
+            .zip(&self.like_out)
+            .any(|((&p, span), &like)| {
+                span.is_some_and(|span| {
+                    overlaps_partially(out_range, at(p, span), std::ptr::eq(p, out), || like)
+                })
+            })
     }
 
     /// Evaluates into the output at `out` from the inputs at `inputs` (one pointer per
