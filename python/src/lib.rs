@@ -141,12 +141,17 @@ struct Layout {
     strides: Vec<isize>,
 }
 
+/// The fields of a live ndarray (data pointer, dimensions, strides, descriptor, flags), for a
+/// caller that reads them at once.
+fn fields<'a>(a: &'a Bound<'_, PyUntypedArray>) -> &'a npyffi::PyArrayObject_fields {
+    // SAFETY: `a` is a live ndarray (checked by the cast that produced it), held for 'a; its
+    // fields are read while the GIL is held.
+    unsafe { &*npyffi::_PyArray_GET_ITEM_DATA(a.as_array_ptr()) }
+}
+
 fn layout(a: &Bound<'_, PyUntypedArray>) -> Layout {
-    // SAFETY: `a` is a live ndarray (checked by the cast that produced it); its fields are read
-    // while the GIL is held.
-    let ptr = unsafe { (*npyffi::_PyArray_GET_ITEM_DATA(a.as_array_ptr())).data as *mut u8 };
     Layout {
-        ptr,
+        ptr: fields(a).data as *mut u8,
         shape: a.shape().to_vec(),
         strides: a.strides().to_vec(),
     }
@@ -163,6 +168,12 @@ fn is_well_formed(l: &Layout, size: usize, align: usize) -> bool {
             .iter()
             .zip(&l.strides)
             .all(|(&n, &s)| n <= 1 || empty || s % size as isize == 0)
+}
+
+/// Whether an array of dtype `dt` (descriptor `descr`) and layout `l` is read in place: native
+/// byte order and [`is_well_formed`]; other arrays are copied by NumPy first.
+fn readable_in_place(descr: &Bound<'_, PyArrayDescr>, dt: DType, l: &Layout) -> bool {
+    descr.is_native_byteorder() != Some(false) && is_well_formed(l, dt.size(), align_of(dt))
 }
 
 /// Whether no two elements of the layout share memory (sufficient test: sorted by stride, each
@@ -453,8 +464,7 @@ impl<'py> Operands<'py> {
             return Err(unsupported(name, &format!("dtype {}", descr.str()?)));
         };
         let l = layout(&array);
-        let native = descr.is_native_byteorder() != Some(false);
-        if !native || !is_well_formed(&l, dt.size(), align_of(dt)) {
+        if !readable_in_place(&descr, dt, &l) {
             let copy = native_copy(array.as_any())?.cast_into::<PyUntypedArray>()?;
             let l = layout(&copy);
             debug_assert!(is_well_formed(&l, dt.size(), align_of(dt)));
@@ -611,9 +621,7 @@ fn run<'py>(
             out.get_type().name()?
         )));
     };
-    // SAFETY: reading the flags of a live array under the GIL.
-    let flags = unsafe { (*npyffi::_PyArray_GET_ITEM_DATA(out_array.as_array_ptr())).flags };
-    if flags & npyffi::NPY_ARRAY_WRITEABLE == 0 {
+    if fields(out_array).flags & npyffi::NPY_ARRAY_WRITEABLE == 0 {
         return Err(PyValueError::new_err(
             "output array is read-only (out must be a writable array; np.broadcast_to and \
              other read-only views cannot be written)",
@@ -1134,20 +1142,18 @@ impl LayoutKey {
 
     /// Appends `a`'s layout (tag and dimensions, descriptor, shape, byte strides); returns its
     /// data pointer, flags and number of dimensions.
-    fn push_array(&mut self, a: &Bound<'_, PyAny>) -> Option<(usize, i32, usize)> {
-        // SAFETY: `a` is a live ndarray (the caller checked its exact type); its fields are
-        // read under the GIL, `dimensions` and `strides` hold `nd` elements each.
-        unsafe {
-            let f = &*npyffi::_PyArray_GET_ITEM_DATA(a.as_ptr() as *const npyffi::PyArrayObject);
-            let nd = f.nd as usize;
-            self.push(KEY_ARRAY | nd << 8)?;
-            self.push(f.descr as usize)?;
-            for i in 0..nd {
-                self.push(*f.dimensions.add(i) as usize)?;
-                self.push(*f.strides.add(i) as usize)?;
-            }
-            Some((f.data as usize, f.flags, nd))
+    fn push_array(&mut self, a: &Bound<'_, PyUntypedArray>) -> Option<(usize, i32, usize)> {
+        let f = fields(a);
+        let nd = f.nd as usize;
+        self.push(KEY_ARRAY | nd << 8)?;
+        self.push(f.descr as usize)?;
+        for i in 0..nd {
+            // SAFETY: `dimensions` and `strides` of a live ndarray hold `nd` elements each.
+            let (n, stride) = unsafe { (*f.dimensions.add(i), *f.strides.add(i)) };
+            self.push(n as usize)?;
+            self.push(stride as usize)?;
         }
+        Some((f.data as usize, f.flags, nd))
     }
 }
 
@@ -1198,8 +1204,8 @@ fn probe(
         out: 0,
     };
     for (v, data) in values.iter().zip(&mut p.data) {
-        if v.cast_exact::<PyUntypedArray>().is_ok() {
-            let (ptr, _, nd) = p.key.push_array(v)?;
+        if let Ok(a) = v.cast_exact::<PyUntypedArray>() {
+            let (ptr, _, nd) = p.key.push_array(a)?;
             // A 0-d array is a scalar variable: bound by value, not prepared.
             if nd == 0 {
                 return None;
@@ -1224,7 +1230,7 @@ fn probe(
     }
     match out {
         Some(o) => {
-            o.cast_exact::<PyUntypedArray>().ok()?;
+            let o = o.cast_exact::<PyUntypedArray>().ok()?;
             p.key.push(KEY_OUT)?;
             let (ptr, flags, _) = p.key.push_array(o)?;
             if flags & npyffi::NPY_ARRAY_WRITEABLE == 0 {
@@ -1280,11 +1286,7 @@ fn fast_call<'py>(
     let (result, out_ptr) = match (&f.new_out, out) {
         (Some((dt, shape, fortran)), _) => {
             let fresh = new_array(py, *dt, shape, *fortran);
-            // SAFETY: `fresh` is a live ndarray; its data pointer is read under the GIL.
-            let ptr = unsafe {
-                (*npyffi::_PyArray_GET_ITEM_DATA(fresh.as_ptr() as *const npyffi::PyArrayObject))
-                    .data as usize
-            };
+            let ptr = fields(fresh.cast::<PyUntypedArray>()?).data as usize;
             (fresh, ptr)
         }
         (None, Some(out)) => (out.clone(), probe.out),
@@ -1339,21 +1341,19 @@ fn remember_fast(
             return None;
         }
     }
-    let py = result.py();
     let rdt = expr.dtype();
-    let well_formed = |a: &Bound<'_, PyUntypedArray>| -> Option<(DType, Layout)> {
+    let in_place = |a: &Bound<'_, PyUntypedArray>| -> Option<(DType, Layout)> {
         let descr = a.dtype();
         let dt = dtype_of(&descr)?;
         let l = layout(a);
-        (descr.is_native_byteorder() != Some(false) && is_well_formed(&l, dt.size(), align_of(dt)))
-            .then_some((dt, l))
+        readable_in_place(&descr, dt, &l).then_some((dt, l))
     };
     let mut descrs = Vec::new();
     let mut aligns = Vec::with_capacity(values.len());
     for v in values {
         match v.cast_exact::<PyUntypedArray>() {
             Ok(a) => {
-                let (dt, _) = well_formed(a)?;
+                let (dt, _) = in_place(a)?;
                 aligns.push(align_of(dt));
                 descrs.push(a.dtype().into_any().unbind());
             }
@@ -1361,7 +1361,7 @@ fn remember_fast(
         }
     }
     let out = result.cast_exact::<PyUntypedArray>().ok()?;
-    let (odt, l) = well_formed(out)?;
+    let (odt, l) = in_place(out)?;
     if odt != rdt || !has_no_internal_overlap(&l, rdt.size()) {
         return None;
     }
@@ -1372,8 +1372,7 @@ fn remember_fast(
         if l.shape.iter().product::<usize>() * rdt.size() > SMALL_NEW_OUTPUT {
             return None;
         }
-        // SAFETY: reading the flags of a live array under the GIL.
-        let flags = unsafe { (*npyffi::_PyArray_GET_ITEM_DATA(out.as_array_ptr())).flags };
+        let flags = fields(out).flags;
         let fortran = flags & npyffi::NPY_ARRAY_C_CONTIGUOUS == 0
             && flags & npyffi::NPY_ARRAY_F_CONTIGUOUS != 0;
         Some((rdt, l.shape.clone().into_boxed_slice(), fortran))
@@ -1400,9 +1399,8 @@ fn remember_fast(
         all.insert(0, fast);
         (all.len() > FAST_LAYOUTS).then(|| all.pop())
     };
-    // Descriptors released outside the lock, with the GIL held.
+    // Descriptors released outside the lock, with the GIL held (as by the caller).
     drop(evicted);
-    let _ = py;
     Some(())
 }
 
