@@ -33,7 +33,7 @@ pub fn scale(y: f64, k: f64) -> f64 {
 
 /// `if c { a } else { b }`, written so that LLVM emits a select.
 #[inline(always)]
-pub fn sel(c: bool, a: f64, b: f64) -> f64 {
+pub fn sel<T>(c: bool, a: T, b: T) -> T {
     if c {
         a
     } else {

@@ -40,6 +40,7 @@
 //!   `|x| <= TRIG_MAX = 1.6e6` (the smallest `|r|` of a float32 there is `2^-27.8`, near 252.9);
 //!   beyond, the driver's exact pass as before.
 
+use super::dd::sel;
 use super::single;
 
 /// `1.5 * 2^23`: `(x + MAGIC) - MAGIC` rounds `x` to an integer (ties to even) for
@@ -50,16 +51,6 @@ const MAGIC: f32 = 12582912.0;
 #[inline(always)]
 fn fma(a: f32, b: f32, c: f32) -> f32 {
     a.mul_add(b, c)
-}
-
-/// `if c { a } else { b }`, written so that LLVM emits a select.
-#[inline(always)]
-fn sel(c: bool, a: f32, b: f32) -> f32 {
-    if c {
-        a
-    } else {
-        b
-    }
 }
 
 /// `2^k` for an integral `k` in `[-126, 127]`, from the exponent field (see `dd::pow2`).
