@@ -36,8 +36,6 @@ import numpy as np
 
 from . import _ndexpr
 
-_evaluate_dicts = _ndexpr.evaluate_dicts
-
 __version__ = _ndexpr.__version__
 
 __all__ = [

@@ -1038,10 +1038,8 @@ fn missing_variable_error(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
 
 /// numexpr's `evaluate` once the dictionaries are known: each variable of `ex` is looked up in
 /// `local_dict`, then `global_dict` (a missing one is `VariableNotFoundError`, built by
-/// `ndexpr._missing`), then evaluated as [`evaluate`] does. Returns `NotImplemented` when a
+/// `ndexpr._missing`), then evaluated as [`evaluate_values`] does. Returns `NotImplemented` when a
 /// value or `out` is a Dask collection, for the Python layer to take over.
-#[pyfunction]
-#[pyo3(signature = (ex, local_dict, global_dict, out, order, casting))]
 fn evaluate_dicts<'py>(
     py: Python<'py>,
     ex: &Bound<'py, PyAny>,
@@ -1813,7 +1811,6 @@ fn _ndexpr(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Compiled>()?;
     m.add_function(wrap_pyfunction!(compile, m)?)?;
     m.add_function(wrap_pyfunction!(evaluate_values, m)?)?;
-    m.add_function(wrap_pyfunction!(evaluate_dicts, m)?)?;
     m.add_function(wrap_pyfunction!(evaluate_numexpr, m)?)?;
     m.add_function(wrap_pyfunction!(remember, m)?)?;
     m.add_function(wrap_pyfunction!(re_evaluate, m)?)?;
