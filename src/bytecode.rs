@@ -130,6 +130,10 @@ ops! {
     Cast = "cast", 1;
     /// Copies its operand (a scalar operand is broadcast over the block).
     Copy = "copy", 1;
+    /// A chain of cheap float operations computed in one pass, each link on the value of the
+    /// one before ([`Instr::links`]); every operand (up to [`MAX_LINK_OPERANDS`]) is an
+    /// [`Instr::args`] entry. The arity is that of the instruction, not of the op.
+    Fused = "fused", 0;
 }
 
 /// A reduction: folds every value of a program's result (or each run along one axis) into one.
@@ -242,6 +246,79 @@ pub enum Dest {
     Scalar(u16),
 }
 
+/// Operands a [`Op::Fused`] instruction may read.
+pub const MAX_LINK_OPERANDS: usize = 8;
+
+/// One step of a [`Op::Fused`] chain. The chain computes one value per element, the
+/// *accumulator*: the first link sets it, every later one replaces it with an operation on it.
+/// Operand numbers index the instruction's `args`. Each link computes exactly what the
+/// instruction of its `op` computes (the same kernel body), so a fused chain gives the bits of
+/// the instructions it replaces; it only skips writing the values in between to block
+/// registers and reading them back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Link {
+    /// `acc = x`.
+    Load(u8),
+    /// `acc = where(x CMP y, p, q)`; `cmp` is one of the six comparisons.
+    Select { cmp: Op, x: u8, y: u8, p: u8, q: u8 },
+    /// `acc = op(acc)`: `negative`, `absolute`, `square` or `sqrt`.
+    Unary(Op),
+    /// `acc = op(acc, x)`, or `op(x, acc)` when `swap`: `add`, `subtract`, `multiply`,
+    /// `divide`, `maximum` or `minimum`.
+    Binary { op: Op, x: u8, swap: bool },
+    /// `acc op (x*y)`, or `(x*y) op acc` when `swap`: `add` or `subtract`, the product rounded
+    /// on its own (the links of `multiply_add` and its kin).
+    Product { op: Op, x: u8, y: u8, swap: bool },
+}
+
+impl Link {
+    /// The unary operations a link may apply.
+    pub const UNARY: &'static [Op] = &[Op::Negative, Op::Absolute, Op::Square, Op::Sqrt];
+    /// The binary operations a link may apply.
+    pub const BINARY: &'static [Op] = &[
+        Op::Add,
+        Op::Subtract,
+        Op::Multiply,
+        Op::TrueDivide,
+        Op::Maximum,
+        Op::Minimum,
+    ];
+    /// The comparisons a [`Link::Select`] may test.
+    pub const COMPARE: &'static [Op] = &[
+        Op::Less,
+        Op::LessEqual,
+        Op::Greater,
+        Op::GreaterEqual,
+        Op::Equal,
+        Op::NotEqual,
+    ];
+
+    /// The operands the link reads (not counting the accumulator).
+    pub fn operands(&self) -> impl Iterator<Item = u8> {
+        let (list, len) = match *self {
+            Link::Load(x) => ([x, 0, 0, 0], 1),
+            Link::Select { x, y, p, q, .. } => ([x, y, p, q], 4),
+            Link::Unary(_) => ([0; 4], 0),
+            Link::Binary { x, .. } => ([x, 0, 0, 0], 1),
+            Link::Product { x, y, .. } => ([x, y, 0, 0], 2),
+        };
+        list.into_iter().take(len)
+    }
+
+    /// Whether the link is well formed for an instruction of `arity` operands: known
+    /// operations, operands in range, and only the first link setting the accumulator.
+    pub fn is_valid(&self, first: bool, arity: usize) -> bool {
+        let known = match *self {
+            Link::Load(_) => first,
+            Link::Select { cmp, .. } => first && Link::COMPARE.contains(&cmp),
+            Link::Unary(op) => !first && Link::UNARY.contains(&op),
+            Link::Binary { op, .. } => !first && Link::BINARY.contains(&op),
+            Link::Product { op, .. } => !first && matches!(op, Op::Add | Op::Subtract),
+        };
+        known && self.operands().all(|k| (k as usize) < arity)
+    }
+}
+
 /// One operation on a block (body) or on one element (prologue).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Instr {
@@ -252,11 +329,34 @@ pub struct Instr {
     /// The dtype of the result.
     pub out: DType,
     pub dst: Dest,
-    /// The first `op.arity()` entries are used.
+    /// The first `op.arity()` entries are used (all of them for [`Op::Fused`]).
     pub args: Vec<Operand>,
+    /// The chain of a [`Op::Fused`] instruction; empty for every other op.
+    pub links: Vec<Link>,
 }
 
 impl Instr {
+    /// An instruction of any op but [`Op::Fused`].
+    pub fn new(op: Op, ty: DType, out: DType, dst: Dest, args: Vec<Operand>) -> Instr {
+        Instr {
+            op,
+            ty,
+            out,
+            dst,
+            args,
+            links: Vec::new(),
+        }
+    }
+
+    /// The operands the instruction reads.
+    pub fn operands(&self) -> &[Operand] {
+        if self.op == Op::Fused {
+            &self.args
+        } else {
+            &self.args[..self.op.arity().min(self.args.len())]
+        }
+    }
+
     /// Bit `k` is set when operand `k` is a scalar slot: selects the vector⊕scalar kernel form.
     pub fn scalar_mask(&self) -> u8 {
         self.args.iter().enumerate().fold(0, |m, (k, a)| {
@@ -320,14 +420,19 @@ pub struct Program {
 }
 
 impl Program {
-    /// The same program with each fused multiply-add (`multiply_add` and its kin) split back
-    /// into its multiply, into a register of its own, and its add or subtract: one operation at
-    /// a time as NumPy runs it, for the naive baseline of `ndexpr bench` (its registers are
-    /// full-size temporaries there).
+    /// The same program one operation at a time as NumPy runs it, for the naive baseline of
+    /// `ndexpr bench` (its registers are full-size temporaries there): each fused multiply-add
+    /// (`multiply_add` and its kin) split into its multiply, into a register of its own, and
+    /// its add or subtract; each [`Op::Fused`] chain into one instruction per operation, its
+    /// values in between in registers of their own.
     pub fn unfused(&self) -> Program {
         let mut p = self.clone();
         p.body.clear();
         for instr in &self.body {
+            if instr.op == Op::Fused {
+                p.unfuse_chain(instr);
+                continue;
+            }
             let (op, product_first) = match instr.op {
                 Op::MultiplyAdd => (Op::Add, true),
                 Op::AddMultiply => (Op::Add, false),
@@ -338,32 +443,77 @@ impl Program {
                     continue;
                 }
             };
-            p.registers.push(instr.ty);
-            let product = Operand::Reg(p.registers.len() as u16 - 1);
-            p.body.push(Instr {
-                op: Op::Multiply,
-                ty: instr.ty,
-                out: instr.ty,
-                dst: Dest::Reg(p.registers.len() as u16 - 1),
-                args: instr.args[..2].to_vec(),
-            });
+            let product = p.push_temporary(Op::Multiply, instr.ty, instr.ty, &instr.args[..2]);
             let other = instr.args[2];
-            p.body.push(Instr {
+            let args = if product_first {
+                [product, other]
+            } else {
+                [other, product]
+            };
+            p.body.push(Instr::new(
                 op,
-                ty: instr.ty,
-                out: instr.out,
-                dst: instr.dst,
-                args: if product_first {
-                    vec![product, other]
-                } else {
-                    vec![other, product]
-                },
-            });
+                instr.ty,
+                instr.out,
+                instr.dst,
+                args.to_vec(),
+            ));
         }
         for sub in &mut p.reductions {
             sub.program = sub.program.unfused();
         }
         p
+    }
+
+    /// Appends `op(args)` writing a new register of dtype `out`; returns that register.
+    fn push_temporary(&mut self, op: Op, ty: DType, out: DType, args: &[Operand]) -> Operand {
+        self.registers.push(out);
+        let r = self.registers.len() as u16 - 1;
+        self.body
+            .push(Instr::new(op, ty, out, Dest::Reg(r), args.to_vec()));
+        Operand::Reg(r)
+    }
+
+    /// Appends fused chain `instr` as one instruction per operation (see [`Program::unfused`]):
+    /// the last writes the chain's destination, which is read by no earlier one.
+    fn unfuse_chain(&mut self, instr: &Instr) {
+        let ty = instr.ty;
+        let arg = |k: u8| instr.args[k as usize];
+        let mut acc = Operand::Reg(0);
+        for (j, link) in instr.links.iter().enumerate() {
+            let (op, args) = match *link {
+                Link::Load(x) => (Op::Copy, vec![arg(x)]),
+                Link::Select { cmp, x, y, p, q } => {
+                    let cond = self.push_temporary(cmp, ty, DType::Bool, &[arg(x), arg(y)]);
+                    (Op::Where, vec![cond, arg(p), arg(q)])
+                }
+                Link::Unary(op) => (op, vec![acc]),
+                Link::Binary { op, x, swap } => (
+                    op,
+                    if swap {
+                        vec![arg(x), acc]
+                    } else {
+                        vec![acc, arg(x)]
+                    },
+                ),
+                Link::Product { op, x, y, swap } => {
+                    let product = self.push_temporary(Op::Multiply, ty, ty, &[arg(x), arg(y)]);
+                    (
+                        op,
+                        if swap {
+                            vec![product, acc]
+                        } else {
+                            vec![acc, product]
+                        },
+                    )
+                }
+            };
+            if j + 1 == instr.links.len() {
+                self.body
+                    .push(Instr::new(op, ty, instr.out, instr.dst, args));
+            } else {
+                acc = self.push_temporary(op, ty, ty, &args);
+            }
+        }
     }
 
     /// The largest element size any register holds (block buffers are sized for it).
@@ -416,6 +566,14 @@ impl Program {
                 format!("{}.{}", instr.op.name(), instr.ty.short_name())
             };
             let args: Vec<String> = instr.args.iter().map(|a| self.operand_text(a)).collect();
+            if instr.op == Op::Fused {
+                let _ = writeln!(
+                    text,
+                    "{dst} = {mnemonic} {}",
+                    chain_text(&instr.links, &args)
+                );
+                continue;
+            }
             let _ = writeln!(text, "{dst} = {mnemonic} {}", args.join(", "));
         }
         match &self.reduce {
@@ -434,6 +592,41 @@ impl Program {
         }
         text
     }
+}
+
+/// A fused chain as one expression in NumPy's function names, each link wrapping the text of
+/// the links before it: `subtract(add_multiply(2.0, a, multiply(b, 3.0)), c)`.
+fn chain_text(links: &[Link], args: &[String]) -> String {
+    let arg = |k: u8| args[k as usize].as_str();
+    let mut acc = String::new();
+    for link in links {
+        acc = match *link {
+            Link::Load(x) => arg(x).to_string(),
+            Link::Select { cmp, x, y, p, q } => {
+                format!(
+                    "where({}({}, {}), {}, {})",
+                    cmp.name(),
+                    arg(x),
+                    arg(y),
+                    arg(p),
+                    arg(q)
+                )
+            }
+            Link::Unary(op) => format!("{}({acc})", op.name()),
+            Link::Binary { op, x, swap: false } => format!("{}({acc}, {})", op.name(), arg(x)),
+            Link::Binary { op, x, swap: true } => format!("{}({}, {acc})", op.name(), arg(x)),
+            Link::Product { op, x, y, swap } => {
+                let name = match (op, swap) {
+                    (Op::Add, true) => "multiply_add",
+                    (Op::Add, false) => "add_multiply",
+                    (_, true) => "multiply_subtract",
+                    (_, false) => "subtract_multiply",
+                };
+                format!("{name}({}, {}, {acc})", arg(x), arg(y))
+            }
+        };
+    }
+    acc
 }
 
 impl fmt::Display for Program {

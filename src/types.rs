@@ -597,7 +597,7 @@ fn ufunc_loops(op: crate::bytecode::Op) -> Option<&'static str> {
         }
         // Not user functions: the compiler makes the fused ones after type checking.
         Real | Imag | Complex | Where | Fma | Cast | Copy | MultiplyAdd | AddMultiply
-        | MultiplySubtract | SubtractMultiply => return None,
+        | MultiplySubtract | SubtractMultiply | Fused => return None,
     })
 }
 

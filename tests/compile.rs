@@ -117,13 +117,107 @@ fn common_subexpressions_are_computed_once() {
 
 #[test]
 fn registers_are_reused_by_liveness() {
-    let sum = vec!["a"; 50].join(" + ");
+    // int32: no fused chains, one instruction per operation.
+    let sum = vec!["i"; 50].join(" + ");
     let e = Expr::compile(&sum, &sig()).unwrap();
     assert_eq!(e.program().body.len(), 49);
     assert!(e.program().registers.len() <= 2, "{}", e.disassemble());
     // The first product is fused into the final add, so its factors stay alive until then.
-    let e = Expr::compile("(a+b)*(a-b) + (a*b)*(b-a)", &sig()).unwrap();
+    let e = Expr::compile("(i+i8)*(i-i8) + (i*i8)*(i8-i)", &sig()).unwrap();
     assert!(e.program().registers.len() <= 4, "{}", e.disassemble());
+}
+
+#[test]
+fn float_chains_fuse_into_one_pass() {
+    for (src, want) in [
+        (
+            "2*a + 3*b - c",
+            "r0 = fused.f64 subtract(multiply_add(2.0, a, multiply(3.0, b)), c)",
+        ),
+        (
+            "sqrt(a**2 + b**2)",
+            "r0 = fused.f64 sqrt(multiply_add(a, a, square(b)))",
+        ),
+        (
+            "where(a > b, a, b)",
+            "r0 = fused.f64 where(greater(a, b), a, b)",
+        ),
+        // The accumulator on either side of a non-commutative operation, and as a factor.
+        (
+            "c / (-abs(a - b)) ",
+            "r0 = fused.f64 divide(c, negative(absolute(subtract(a, b))))",
+        ),
+        (
+            "maximum(a*b, c) * 2 - d",
+            "r0 = fused.f64 subtract(multiply(maximum(multiply(a, b), c), 2.0), d)",
+        ),
+        (
+            "f*f*f - g",
+            "r0 = fused.f32 subtract(multiply(multiply(f, f), f), g)",
+        ),
+    ] {
+        let sig = sig()
+            .array("c", DType::F64)
+            .array("d", DType::F64)
+            .array("g", DType::F32);
+        let e = Expr::compile(src, &sig).unwrap();
+        assert_eq!(e.disassemble(), lines(&[want, "ret r0"]), "{src}");
+    }
+    // A value read twice (`a + b` below) is a register, not part of a chain; a costly
+    // function ends a chain; integers do not fuse; one operation stays itself; a chain over
+    // fewer than two array variables and without a `where` stays separate instructions (it
+    // does not pay: see `lower::pays`).
+    assert_eq!(
+        disasm("(sin(a + b) * (a + b) - b) / 2 + a"),
+        lines(&[
+            "r0 = add.f64 a, b",
+            "r1 = sin.f64 r0",
+            "r1 = fused.f64 add(divide(multiply_subtract(r1, r0, b), 2.0), a)",
+            "ret r1"
+        ])
+    );
+    assert_eq!(
+        disasm("(a*a - 1) / 2"),
+        lines(&[
+            "r0 = multiply_subtract.f64 a, a, 1.0",
+            "r0 = divide.f64 r0, 2.0",
+            "ret r0"
+        ])
+    );
+    // Of two operands that could join, the longer chain does.
+    assert_eq!(
+        disasm("where(a > b, a, b) * 2 - b*b"),
+        lines(&[
+            "r0 = multiply.f64 b, b",
+            "r0 = fused.f64 subtract(multiply(where(greater(a, b), a, b), 2.0), r0)",
+            "ret r0"
+        ])
+    );
+    assert_eq!(
+        disasm("i*2 + i - 1"),
+        lines(&[
+            "r0 = multiply_add.i32 i, 2, i",
+            "r0 = subtract.i32 r0, 1",
+            "ret r0"
+        ])
+    );
+    assert_eq!(disasm("a*b"), lines(&["r0 = multiply.f64 a, b", "ret r0"]));
+    // Long sums are one instruction of one link per operation, within the operand limit.
+    let sum = vec!["a + b"; 25].join(" + ");
+    let e = Expr::compile(&sum, &sig()).unwrap();
+    assert_eq!(e.program().body.len(), 1);
+    assert_eq!(e.program().body[0].links.len(), 50);
+    let many: Vec<String> = (0..12).map(|k| format!("x{k}")).collect();
+    let sig12 = many
+        .iter()
+        .fold(Signature::new(), |s, n| s.array(n, DType::F64));
+    let e = Expr::compile(&many.join(" + "), &sig12).unwrap();
+    assert!(e.program().body.len() >= 2, "{}", e.disassemble());
+    assert!(e
+        .program()
+        .body
+        .iter()
+        .all(|i| i.args.len() <= ndexpr::bytecode::MAX_LINK_OPERANDS));
 }
 
 #[test]
@@ -205,11 +299,12 @@ fn variables_include_those_read_only_inside_reductions() {
 #[test]
 fn comparisons_and_where() {
     assert_eq!(
-        disasm("where(a > b, a, b)"),
+        disasm("where(i > i8, i, 7)"),
         lines(&[
-            "r0 = greater.f64->bool a, b",
-            "r1 = where.f64 r0, a, b",
-            "ret r1"
+            "r0 = cast.i8.i32 i8",
+            "r1 = greater.i32->bool i, r0",
+            "r0 = where.i32 r1, i, 7",
+            "ret r0"
         ])
     );
     assert_eq!(disasm("a"), lines(&["r0 = copy.f64 a", "ret r0"]));
@@ -332,4 +427,17 @@ fn unfused_programs_split_multiply_adds_back_into_numpys_operations() {
     assert!(sub.body.iter().all(|i| i.op != Op::MultiplyAdd));
     let plain = Expr::compile("sin(a) + b", &sig()).unwrap();
     assert_eq!(plain.program().unfused(), *plain.program());
+    // Fused chains: one instruction per link, the last into the chain's register.
+    let e = Expr::compile("where(a > b, a, b) * 2 - b*b", &sig()).unwrap();
+    assert_eq!(
+        e.program().unfused().disassemble(),
+        lines(&[
+            "r0 = multiply.f64 b, b",
+            "r1 = greater.f64->bool a, b",
+            "r2 = where.f64 r1, a, b",
+            "r3 = multiply.f64 r2, 2.0",
+            "r0 = subtract.f64 r3, r0",
+            "ret r0"
+        ])
+    );
 }

@@ -62,7 +62,7 @@ impl Rng {
             d => {
                 // Integers: small values (shift counts, exponents) and random bits.
                 let r = self.next();
-                let v = if r % 2 == 0 {
+                let v = if r.is_multiple_of(2) {
                     (((r >> 8) % 19) as i64 - 9) as u64
                 } else {
                     self.next()
@@ -227,7 +227,8 @@ fn every_level_matches_the_baseline_bit_for_bit() {
     );
     let mut rng = Rng(42);
     let mut checked = 0usize;
-    for &op in Op::ALL {
+    // (Fused chains, whose kernel reads a chain rather than elements: tests/fused.rs.)
+    for &op in Op::ALL.iter().filter(|&&op| op != Op::Fused) {
         for ty in DType::ALL {
             for out in DType::ALL {
                 for mask in 0..(1u8 << op.arity()) {

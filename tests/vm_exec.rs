@@ -449,6 +449,7 @@ fn threads_give_identical_results() {
             out: DType::F64,
             dst: ndexpr::bytecode::Dest::Reg(0),
             args: vec![Operand::Reg(0)],
+            links: vec![],
         });
         p
     };

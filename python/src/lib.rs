@@ -163,7 +163,7 @@ fn layout(a: &Bound<'_, PyUntypedArray>) -> Layout {
 fn is_well_formed(l: &Layout, size: usize, align: usize) -> bool {
     let empty = l.shape.contains(&0);
     !l.ptr.is_null()
-        && (empty || (l.ptr as usize) % align == 0)
+        && (empty || (l.ptr as usize).is_multiple_of(align))
         && l.shape
             .iter()
             .zip(&l.strides)
@@ -1278,7 +1278,7 @@ fn fast_call<'py>(
         .iter()
         .zip(&probe.data)
         .any(|(&align, &ptr)| ptr % align != 0);
-    if misaligned || probe.out % f.out_align != 0 {
+    if misaligned || !probe.out.is_multiple_of(f.out_align) {
         return Ok(None);
     }
     let (result, out_ptr) = match (&f.new_out, out) {

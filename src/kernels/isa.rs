@@ -143,6 +143,8 @@ pub trait Level {
         const SB: bool,
         const SC: bool,
     >() -> KernelFn;
+    /// The fused-chain kernel ([`super::chain::run`]) for elements `A`, in the level's vectors.
+    fn chain<A: super::vector::Lanes>() -> KernelFn;
 }
 
 /// Implements [`Level`] for `$level` with the loops of module `$loops`.
@@ -166,6 +168,9 @@ macro_rules! level_impl {
             >() -> KernelFn {
                 $($loops)::+::k3::<A, B, C, M, SA, SB, SC>
             }
+            fn chain<A: super::vector::Lanes>() -> KernelFn {
+                $($loops)::+::chain::<A>
+            }
         }
     };
 }
@@ -177,7 +182,7 @@ level_impl!(Baseline, baseline);
 /// The entry points of one level: the generic loops with the level's fused-multiply-add flag
 /// (`F` of `drive::k1`), under the level's attribute (`#[target_feature]` for the x86 levels).
 macro_rules! entry_points {
-    ($fma:literal, #[$attr:meta]) => {
+    ($fma:literal, $vector:ident, #[$attr:meta]) => {
         use super::super::drive::{self, Map1, Map2, Map3};
 
         /// # Safety
@@ -223,13 +228,25 @@ macro_rules! entry_points {
             // SAFETY: forwarded contract.
             unsafe { drive::k3::<A, B, C, M, SA, SB, SC>(n, dst, args) }
         }
+
+        /// # Safety
+        /// As [`super::super::chain::run`].
+        #[$attr]
+        pub unsafe fn chain<A: super::super::vector::Lanes>(
+            n: usize,
+            dst: *mut u8,
+            args: &[*const u8; 3],
+        ) {
+            // SAFETY: forwarded contract; the level's vectors are `A::$vector`.
+            unsafe { super::super::chain::run::<A::$vector>(n, dst, args) }
+        }
     };
 }
 
 /// The compile target's loops, without fused multiply-add (an instruction only on x86-64 with
 /// AVX2 and up, or on aarch64, where the baseline could use it but does not yet).
 mod baseline {
-    entry_points!(false, #[inline(always)]);
+    entry_points!(false, Baseline, #[inline(always)]);
 }
 
 /// Declares a level whose entry points enable `features` around the generic loops (which are
@@ -239,7 +256,7 @@ macro_rules! x86_level {
     ($(#[$doc:meta])* $level:ident, $module:ident, $features:literal) => {
         #[cfg(target_arch = "x86_64")]
         mod $module {
-            entry_points!(true, #[target_feature(enable = $features)]);
+            entry_points!(true, $level, #[target_feature(enable = $features)]);
         }
 
         $(#[$doc])*

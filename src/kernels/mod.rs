@@ -24,11 +24,13 @@
 //! integer exponents by multiplication).
 
 mod cast;
+pub mod chain;
 pub mod drive;
 pub mod isa;
 pub mod math;
 mod num;
 mod ops;
+pub mod vector;
 
 use crate::bytecode::Op;
 use crate::types::{DType, Element, Scalar};
@@ -103,7 +105,8 @@ fn output_dtype(op: Op, ty: DType) -> Option<DType> {
 
 /// The kernel for `op` with operand dtype `ty` and output dtype `out` (see
 /// [`crate::bytecode::Instr`]), or `None` when ndexpr has no such loop; compiled for the
-/// [`isa::active`] instruction-set level.
+/// [`isa::active`] instruction-set level. The kernel of [`Op::Fused`] is the exception to
+/// [`KernelFn`]'s operands: its operand 0 points to a [`chain::Chain`] (see [`chain::run`]).
 pub fn lookup(op: Op, ty: DType, out: DType, scalar_mask: u8) -> Option<KernelFn> {
     static ACTIVE: std::sync::OnceLock<Lookup> = std::sync::OnceLock::new();
     let table =
@@ -249,6 +252,7 @@ fn lookup_at<L: isa::Level>(op: Op, ty: DType, out: DType, scalar_mask: u8) -> O
             pick!(ty, m, form3s; bool => all::Clip, ints => all::Clip, floats => all::Clip, complex => cpx::Clip)
         }
         Copy => pick!(ty, m, form1; all => all::Identity, half => all::Identity),
+        Fused => chain::kernel::<L>(ty),
         Cast => None,
     }
 }
@@ -329,7 +333,7 @@ fn operand_dtype(op: Op, ty: DType, k: usize) -> DType {
 /// kernel as the VM with `n = 1`, so folded constants are bit-identical to run-time results.
 /// `None` when there is no such kernel or the operands' count or dtypes do not fit.
 pub fn eval_scalar(op: Op, ty: DType, out: DType, args: &[Scalar]) -> Option<Scalar> {
-    if args.len() != op.arity() {
+    if args.len() != op.arity() || op == Op::Fused {
         return None;
     }
     let mut slots = [Slot([0; 16]); 3];

@@ -3,8 +3,9 @@
 
 use super::plan::Plan;
 use super::RawArray;
-use crate::bytecode::{Dest, Instr, Op, Operand, Program, ScalarInit};
+use crate::bytecode::{Dest, Instr, Link, Op, Operand, Program, ScalarInit, MAX_LINK_OPERANDS};
 use crate::error::{Error, ErrorKind, Result};
+use crate::kernels::chain::Chain;
 use crate::kernels::math::small_int_exponent;
 use crate::kernels::KernelFn;
 use crate::types::{DType, Scalar};
@@ -65,7 +66,7 @@ pub(super) fn auto_block(program: &Program, out_bytes: usize, inputs: &[RawArray
             .iter()
             .map(|i| i.shape.iter().product::<usize>() * i.size)
             .sum::<usize>();
-    let cost: usize = program.body.iter().map(|i| instr_cost(i.op)).sum();
+    let cost: usize = program.body.iter().map(instr_cost).sum();
     if bytes > MEMORY_BYTES && cost <= 3 * (1 + inputs.len()) {
         MEMORY_BLOCK
     } else {
@@ -130,14 +131,28 @@ pub fn validate(program: &Program) -> Result<()> {
     };
     let check_instr = |instr: &Instr, body: bool| -> Result<()> {
         let arity = instr.op.arity();
-        if instr.args.len() < arity || arity > 3 {
+        if instr.op == Op::Fused {
+            let ok = body
+                && instr.args.len() <= MAX_LINK_OPERANDS
+                && instr.out == instr.ty
+                && matches!(instr.ty, DType::F32 | DType::F64)
+                && !instr.links.is_empty()
+                && instr
+                    .links
+                    .iter()
+                    .enumerate()
+                    .all(|(j, l)| l.is_valid(j == 0, instr.args.len()));
+            if !ok {
+                return Err(internal("invalid fused instruction"));
+            }
+        } else if instr.args.len() < arity || arity > 3 || !instr.links.is_empty() {
             return Err(internal(format!(
                 "instruction {} has {} operands, needs {arity}",
                 instr.op.name(),
                 instr.args.len()
             )));
         }
-        for (k, a) in instr.args.iter().take(arity).enumerate() {
+        for (k, a) in instr.operands().iter().enumerate() {
             let want = operand_dtype(instr, k);
             let ok = match *a {
                 Operand::Reg(r) => {
@@ -240,13 +255,14 @@ pub(crate) fn body_kernels(
         .iter()
         .map(|instr| {
             let base = instr.scalar_mask();
-            let extra = instr.args.iter().take(instr.op.arity()).enumerate().fold(
-                0u8,
-                |m, (k, a)| match *a {
+            let extra = instr
+                .operands()
+                .iter()
+                .enumerate()
+                .fold(0u8, |m, (k, a)| match *a {
                     Operand::Input(i) if scalar_inputs.get(i as usize) == Some(&true) => m | 1 << k,
                     _ => m,
-                },
-            );
+                });
             if extra != 0 {
                 if let Some(kernel) = lookup(instr.op, instr.ty, instr.out, base | extra) {
                     return Ok(BodyKernel {
@@ -486,7 +502,8 @@ fn streams_well(program: &Program) -> bool {
         _ => false,
     };
     match program.body.as_slice() {
-        [i] => instr_cost(i.op) <= 4 || (i.op == Op::Power && small_int_constant(&i.args[1])),
+        [i] if i.op == Op::Fused => true,
+        [i] => instr_cost(i) <= 4 || (i.op == Op::Power && small_int_constant(&i.args[1])),
         _ => true,
     }
 }
@@ -755,9 +772,8 @@ impl Job<'_> {
             .zip(self.kernels)
             .any(|(instr, k)| {
                 instr
-                    .args
+                    .operands()
                     .iter()
-                    .take(instr.op.arity())
                     .enumerate()
                     .any(|(j, a)| *a == Operand::Input(i as u16) && k.bcast & (1 << j) == 0)
             });
@@ -821,17 +837,17 @@ impl Job<'_> {
     }
 
     /// The operand addresses of body instruction `instr` (registers, input blocks, scalar
-    /// slots; a broadcast input's first element).
-    fn operands(
+    /// slots; a broadcast input's first element), as many as it has.
+    fn operands<const N: usize>(
         &self,
         instr: &Instr,
         bk: &BodyKernel,
         inputs: &[*const u8],
         firsts: &[*const u8],
         scratch: &Scratch,
-    ) -> [*const u8; 3] {
-        let mut args = [std::ptr::null::<u8>(); 3];
-        for (k, a) in instr.args.iter().take(instr.op.arity()).enumerate() {
+    ) -> [*const u8; N] {
+        let mut args = [std::ptr::null::<u8>(); N];
+        for (k, a) in instr.operands().iter().enumerate().take(N) {
             args[k] = match *a {
                 Operand::Reg(r) => scratch.reg_ptrs[r as usize],
                 Operand::Input(i) if bk.bcast & (1 << k) != 0 => firsts[i as usize],
@@ -854,7 +870,7 @@ impl Job<'_> {
             self.program.body.last().expect("a body is not empty"),
             self.kernels.last().expect("one kernel per instruction"),
         );
-        let args = self.operands(instr, bk, inputs, firsts, scratch);
+        let args: [*const u8; 3] = self.operands(instr, bk, inputs, firsts, scratch);
         let one =
             |k: usize| matches!(instr.args[k], Operand::Scalar(_)) || bk.bcast & (1 << k) != 0;
         [(args[0], one(0)), (args[1], one(1))]
@@ -886,7 +902,6 @@ impl Job<'_> {
             .enumerate()
             .take(count)
         {
-            let args = self.operands(instr, bk, inputs, firsts, scratch);
             let dst = if j == last {
                 out
             } else {
@@ -895,6 +910,20 @@ impl Job<'_> {
                     Dest::Scalar(_) => unreachable!("validated: body writes registers"),
                 }
             };
+            if instr.op == Op::Fused {
+                let chain = Chain {
+                    links: &instr.links,
+                    operands: self.operands(instr, bk, inputs, firsts, scratch),
+                    scalars: instr.scalar_mask() | bk.bcast,
+                };
+                let args = [&chain as *const Chain<'_> as *const u8; 3];
+                // SAFETY: the chain kernel reads its links and operands from `chain` (valid
+                // links, checked by `validate`); the operands and `dst` are as for any kernel
+                // (see below).
+                unsafe { (bk.kernel)(n, dst, &args) };
+                continue;
+            }
+            let args = self.operands(instr, bk, inputs, firsts, scratch);
             if instr.op == Op::Power && instr.ty.kind() == crate::types::Kind::Signed {
                 let count = if instr.scalar_mask() & 2 != 0 || bk.bcast & 2 != 0 {
                     1
@@ -1163,7 +1192,22 @@ impl Job<'_> {
 /// block in L1 (about 0.25 ns per element here). Measured with `ndexpr bench EXPR --size 65536
 /// --threads 1` (std libm at the time): `2*a+48` 0.5 ns/element for two instructions, `sin(a)`
 /// 9 ns, so a transcendental function is ~36 cheap ones; divisions and `sqrt` ~4.
-pub fn instr_cost(op: Op) -> usize {
+pub fn instr_cost(instr: &Instr) -> usize {
+    if instr.op != Op::Fused {
+        return op_cost(instr.op);
+    }
+    instr
+        .links
+        .iter()
+        .map(|link| match *link {
+            Link::Load(_) | Link::Select { .. } | Link::Product { .. } => 1,
+            Link::Unary(op) | Link::Binary { op, .. } => op_cost(op),
+        })
+        .sum()
+}
+
+/// [`instr_cost`] of one operation.
+fn op_cost(op: Op) -> usize {
     use Op::*;
     match op {
         Exp | Exp2 | Expm1 | Log | Log2 | Log10 | Log1p | Sin | Cos | Tan | Arcsin | Arccos
@@ -1218,7 +1262,7 @@ fn spread(job: &Job<'_>, threads: usize, min_work: usize) {
         .program
         .body
         .iter()
-        .map(|i| instr_cost(i.op))
+        .map(instr_cost)
         .sum::<usize>()
         .max(1)
         + job.access_cost();

@@ -189,7 +189,7 @@ pub(crate) fn pairwise_of<T: Float, V: Values<T>>(v: V, n: usize) -> T {
     } else if n <= 128 {
         let (r, end) = partials8(v, n);
         (end..n).fold(sum8(r), |res, i| res + v.get(i))
-    } else if n % 128 == 0 && (n / 128).is_power_of_two() && n / 128 <= LOOP_LEAVES {
+    } else if n.is_multiple_of(128) && (n / 128).is_power_of_two() && n / 128 <= LOOP_LEAVES {
         let mut leaves = [T::ZERO; LOOP_LEAVES];
         // NumPy starts a leaf's partial sums from its first 8 values; -0.0 + x is x, bit for
         // bit, so starting from -0.0 and adding them gives the same sums without a branch.

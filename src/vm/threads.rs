@@ -271,7 +271,7 @@ impl Shared {
             // with PAUSE, a fresh worker joined one job in sixty for the first ~20 ms here
             // (400 evaluations of `2*a+48` at 2.4e5 ran single-threaded: 56 µs instead of 30).
             rounds = rounds.wrapping_add(1);
-            if rounds % 64 != 0 {
+            if !rounds.is_multiple_of(64) {
                 continue;
             }
             if idle_since.elapsed() < self.spin {

@@ -186,6 +186,7 @@ pub fn instr(op: Op, ty: DType, out: DType, dst: u16, args: &[Operand]) -> Instr
         out,
         dst: Dest::Reg(dst),
         args: args.to_vec(),
+        links: vec![],
     }
 }
 
@@ -252,6 +253,7 @@ pub fn prog_prologue() -> Program {
             out: f,
             dst: Dest::Scalar(2),
             args: vec![Scalar(0), Scalar(1)],
+            links: vec![],
         }],
         body: vec![instr(Op::Add, f, f, 0, &[Input(0), Scalar(2)])],
         registers: vec![f],

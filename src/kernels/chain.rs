@@ -1,0 +1,222 @@
+//! The kernel of [`Op::Fused`](crate::bytecode::Op::Fused) instructions: a chain of cheap
+//! float operations ([`Link`]s) computed tile by tile, the running value of a tile held in
+//! vector registers from one link to the next.
+//!
+//! A block-at-a-time VM writes every intermediate value to a block register and reads it back
+//! for the next instruction: two loads and a store per element per instruction, which is what
+//! limits `2*a + 3*b - c` once its inputs stream from L3 (a loop compiled for the expression
+//! does one pass). Here a tile of [`UNROLL`] vectors goes through every link before the next
+//! tile starts; only the operands are loaded and only the result is stored. The links are
+//! interpreted once per tile, which costs little beside the vector work. The vectors are
+//! explicit ([`super::vector`]): the tile must be registers, not memory.
+//!
+//! Each link computes what the instruction it replaces computes, bit for bit (the vector
+//! operations are the IEEE ones, `where` picks bits), so a chain gives the unfused program's
+//! results.
+
+use super::vector::Vector;
+use super::KernelFn;
+use crate::bytecode::{Link, Op, MAX_LINK_OPERANDS};
+use crate::types::DType;
+
+/// Vectors per tile: 4 AVX-512 registers hold 32 float64 or 64 float32.
+pub const UNROLL: usize = 4;
+
+/// The most elements a tile holds (4 AVX-512 vectors of float32).
+pub const MAX_TILE: usize = 64;
+
+/// What a fused instruction's kernel reads: its [`KernelFn`] operand 0 points to one of these
+/// (the other two are unused).
+pub struct Chain<'a> {
+    pub links: &'a [Link],
+    /// Operand `k` addresses `n` elements, or one (broadcast) when bit `k` of `scalars` is set.
+    pub operands: [*const u8; MAX_LINK_OPERANDS],
+    pub scalars: u8,
+}
+
+/// The fused-chain kernel of level `L` for operands of dtype `ty` (float32 and float64).
+pub fn kernel<L: super::isa::Level>(ty: DType) -> Option<KernelFn> {
+    match ty {
+        DType::F32 => Some(L::chain::<f32>()),
+        DType::F64 => Some(L::chain::<f64>()),
+        _ => None,
+    }
+}
+
+/// Runs a chain over `n` elements, a tile of [`UNROLL`] vectors `V` at a time.
+///
+/// # Safety
+/// As [`KernelFn`], with `args[0]` pointing to a [`Chain`] whose links satisfy
+/// [`Link::is_valid`] for its operands, every used operand valid for `n` elements (one if
+/// broadcast) and aligned, `dst` equal to an operand or disjoint from all of them, and the CPU
+/// able to run `V`'s instructions.
+#[inline(always)]
+pub unsafe fn run<V: Vector>(n: usize, dst: *mut u8, args: &[*const u8; 3]) {
+    // SAFETY: the caller passes a Chain as operand 0.
+    let chain = unsafe { &*(args[0] as *const Chain<'_>) };
+    if n == 0 || chain.links.is_empty() {
+        return;
+    }
+    let t = UNROLL * V::LANES;
+    if t > MAX_TILE {
+        return;
+    }
+    let dst = dst as *mut V::Elem;
+    let used = chain
+        .links
+        .iter()
+        .flat_map(|l| l.operands())
+        .fold(0u32, |m, k| m | 1 << k);
+    // Operands past the last one read need no pointer.
+    let count = 32 - used.leading_zeros() as usize;
+    // Broadcast operands are held as vectors of copies (a tile of them in memory, read back
+    // by every link, cost a third of `4*a**2 - 2*a + 1`'s time). Vector operands' last, partial
+    // tile is copied into `tail`, written before it is read.
+    let mut splats = [V::zero(); MAX_LINK_OPERANDS];
+    let mut tail = std::mem::MaybeUninit::<[[V::Elem; MAX_TILE]; MAX_LINK_OPERANDS]>::uninit();
+    let tail = tail.as_mut_ptr() as *mut V::Elem;
+    let mut at = [std::ptr::null::<V::Elem>(); MAX_LINK_OPERANDS];
+    let mut step = [0usize; MAX_LINK_OPERANDS];
+    for k in 0..count {
+        if used & 1 << k == 0 {
+            continue;
+        }
+        let p = chain.operands[k] as *const V::Elem;
+        if chain.scalars & 1 << k != 0 {
+            // SAFETY: a broadcast operand holds one element.
+            splats[k] = V::splat(unsafe { p.read() });
+        } else {
+            at[k] = p;
+            step[k] = t;
+        }
+    }
+    let full = n / t * t;
+    let mut i = 0;
+    while i < full {
+        // SAFETY: elements i..i+t of every vector operand exist (i + t <= n); the tile's
+        // operands are all read before its results are stored, so a `dst` that is an operand
+        // (the same elements) is safe.
+        unsafe {
+            let acc = tile::<V>(chain.links, &at, &splats);
+            for (u, v) in acc.into_iter().enumerate() {
+                v.store(dst.add(i + u * V::LANES));
+            }
+        }
+        for k in 0..count {
+            at[k] = at[k].wrapping_add(step[k]);
+        }
+        i += t;
+    }
+    if i < n {
+        // The last, partial tile: each vector operand's remaining elements are copied into its
+        // tile of `tail`, padded with zeros; the padding lanes' results are dropped.
+        let m = n - i;
+        for k in 0..count {
+            if step[k] != 0 {
+                // SAFETY: `at[k]` addresses elements i..n of the operand; tile k of `tail`
+                // holds MAX_TILE >= t > m elements and is not the operand.
+                unsafe {
+                    let tile = tail.add(k * MAX_TILE);
+                    std::ptr::copy_nonoverlapping(at[k], tile, m);
+                    for j in m..t {
+                        tile.add(j).write(<V::Elem as super::num::Float>::ZERO);
+                    }
+                    at[k] = tile;
+                }
+            }
+        }
+        let mut out = [<V::Elem as super::num::Float>::ZERO; MAX_TILE];
+        // SAFETY: every operand the links read now addresses t initialised elements; `out`
+        // holds t; dst holds m more.
+        unsafe {
+            let acc = tile::<V>(chain.links, &at, &splats);
+            for (u, v) in acc.into_iter().enumerate() {
+                v.store(out.as_mut_ptr().add(u * V::LANES));
+            }
+            std::ptr::copy_nonoverlapping(out.as_ptr(), dst.add(i), m);
+        }
+    }
+}
+
+/// One tile through every link.
+///
+/// # Safety
+/// `at[k]` must address `UNROLL * V::LANES` readable elements for every vector operand `k` the
+/// links read (a null `at[k]`: the operand is `splats[k]`).
+#[inline(always)]
+unsafe fn tile<V: Vector>(
+    links: &[Link],
+    at: &[*const V::Elem; MAX_LINK_OPERANDS],
+    splats: &[V; MAX_LINK_OPERANDS],
+) -> [V; UNROLL] {
+    // SAFETY (every `load`): the caller's contract; operand numbers are below
+    // MAX_LINK_OPERANDS (`Link::is_valid`, checked by the VM's validation).
+    let load = |k: u8| -> [V; UNROLL] {
+        let k = k as usize % MAX_LINK_OPERANDS;
+        let p = at[k];
+        if p.is_null() {
+            return [splats[k]; UNROLL];
+        }
+        std::array::from_fn(|u| unsafe { V::load(p.add(u * V::LANES)) })
+    };
+    let mut acc = [V::zero(); UNROLL];
+    for link in links {
+        match *link {
+            Link::Load(x) => acc = load(x),
+            Link::Select { cmp, x, y, p, q } => {
+                let (x, y, p, q) = (load(x), load(y), load(p), load(q));
+                // (Macros, not function pointers: each arm must inline its operation.)
+                macro_rules! pick {
+                    ($m:ident) => {
+                        acc = std::array::from_fn(|u| V::select(x[u].$m(y[u]), p[u], q[u]))
+                    };
+                }
+                match cmp {
+                    Op::Less => pick!(lt),
+                    Op::LessEqual => pick!(le),
+                    Op::Greater => pick!(gt),
+                    Op::GreaterEqual => pick!(ge),
+                    Op::Equal => pick!(eq),
+                    _ => pick!(ne),
+                }
+            }
+            Link::Unary(op) => match op {
+                Op::Negative => acc = acc.map(V::neg),
+                Op::Absolute => acc = acc.map(V::abs),
+                Op::Square => acc = acc.map(|a| a.mul(a)),
+                _ => acc = acc.map(V::sqrt),
+            },
+            Link::Binary { op, x, swap } => {
+                let x = load(x);
+                macro_rules! apply {
+                    ($m:ident) => {
+                        if swap {
+                            acc = std::array::from_fn(|u| x[u].$m(acc[u]))
+                        } else {
+                            acc = std::array::from_fn(|u| acc[u].$m(x[u]))
+                        }
+                    };
+                }
+                match op {
+                    Op::Add => apply!(add),
+                    Op::Subtract => apply!(sub),
+                    Op::Multiply => apply!(mul),
+                    Op::TrueDivide => apply!(div),
+                    Op::Maximum => apply!(maximum),
+                    _ => apply!(minimum),
+                }
+            }
+            Link::Product { op, x, y, swap } => {
+                let (x, y) = (load(x), load(y));
+                let p: [V; UNROLL] = std::array::from_fn(|u| x[u].mul(y[u]));
+                match (op, swap) {
+                    (Op::Add, true) => acc = std::array::from_fn(|u| p[u].add(acc[u])),
+                    (Op::Add, false) => acc = std::array::from_fn(|u| acc[u].add(p[u])),
+                    (_, true) => acc = std::array::from_fn(|u| p[u].sub(acc[u])),
+                    (_, false) => acc = std::array::from_fn(|u| acc[u].sub(p[u])),
+                }
+            }
+        }
+    }
+    acc
+}
