@@ -131,11 +131,20 @@ macro_rules! check_dtype {
     ($name:ident, $t:ty, $cases:ident, $dtype:expr, $scalar:path) => {
         #[test]
         fn $name() {
+            // Around every level's tile (4 vectors: 8 to 64 elements) and block.
             let tile = MAX_TILE;
             let sizes = [
                 0,
                 1,
                 2,
+                7,
+                9,
+                15,
+                16,
+                17,
+                31,
+                32,
+                33,
                 tile - 1,
                 tile,
                 tile + 1,

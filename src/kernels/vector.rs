@@ -156,6 +156,35 @@ impl<A: Float + Order> Vector for One<A> {
     }
 }
 
+/// [`Vector`] methods that are one intrinsic call each: `bin` (two vectors), `cmp` (a
+/// predicate-taking comparison: AVX, AVX-512) or `pred` (one comparison intrinsic per
+/// predicate: SSE2), returning `$out`.
+#[cfg(target_arch = "x86_64")]
+macro_rules! x86_calls {
+    (bin $($name:ident $f:ident),*) => {$(
+        #[inline(always)]
+        fn $name(self, b: Self) -> Self {
+            // SAFETY: the entry point of the level this vector belongs to enables the
+            // intrinsic's features, and these `#[inline(always)]` methods are only called there.
+            unsafe { $f(self, b) }
+        }
+    )*};
+    (cmp $out:ty, $cmp:ident: $($name:ident $pred:ident),*) => {$(
+        #[inline(always)]
+        fn $name(self, b: Self) -> $out {
+            // SAFETY: as for `bin`.
+            unsafe { $cmp::<$pred>(self, b) }
+        }
+    )*};
+    (pred $out:ty: $($name:ident $f:ident),*) => {$(
+        #[inline(always)]
+        fn $name(self, b: Self) -> $out {
+            // SAFETY: as for `bin`.
+            unsafe { $f(self, b) }
+        }
+    )*};
+}
+
 /// The [`Vector`] methods every x86 level writes alike, given its intrinsics.
 #[cfg(target_arch = "x86_64")]
 macro_rules! x86_common {
@@ -166,15 +195,17 @@ macro_rules! x86_common {
         const LANES: usize = $lanes;
         #[inline(always)]
         fn zero() -> Self {
+            // SAFETY: as for `x86_calls!(bin ..)`.
             unsafe { $set1(0.0) }
         }
         #[inline(always)]
         fn splat(a: $elem) -> Self {
+            // SAFETY: as for `x86_calls!(bin ..)`.
             unsafe { $set1(a) }
         }
         #[inline(always)]
         unsafe fn load(p: *const $elem) -> Self {
-            // SAFETY: the caller's contract; the chain's entry point enables the level.
+            // SAFETY: the caller's contract; the features as for `x86_calls!(bin ..)`.
             unsafe { $load(p) }
         }
         #[inline(always)]
@@ -182,36 +213,31 @@ macro_rules! x86_common {
             // SAFETY: as `load`.
             unsafe { $store(p, self) }
         }
-        // SAFETY (every intrinsic below): the entry point of the level this vector belongs to
-        // enables its features, and these `#[inline(always)]` functions are only called there.
-        #[inline(always)]
-        fn add(self, b: Self) -> Self {
-            unsafe { $add(self, b) }
-        }
-        #[inline(always)]
-        fn sub(self, b: Self) -> Self {
-            unsafe { $sub(self, b) }
-        }
-        #[inline(always)]
-        fn mul(self, b: Self) -> Self {
-            unsafe { $mul(self, b) }
-        }
-        #[inline(always)]
-        fn div(self, b: Self) -> Self {
-            unsafe { $div(self, b) }
-        }
+        x86_calls!(bin add $add, sub $sub, mul $mul, div $div);
         #[inline(always)]
         fn sqrt(self) -> Self {
+            // SAFETY: as for `x86_calls!(bin ..)`.
             unsafe { $sqrt(self) }
         }
         #[inline(always)]
         fn neg(self) -> Self {
+            // SAFETY: as for `x86_calls!(bin ..)`.
             unsafe { $xor(self, $set1(-0.0)) }
         }
         #[inline(always)]
         fn abs(self) -> Self {
+            // SAFETY: as for `x86_calls!(bin ..)`.
             unsafe { $andnot($set1(-0.0), self) }
         }
+    };
+}
+
+/// The comparisons of the levels whose comparison intrinsic takes the predicate.
+#[cfg(target_arch = "x86_64")]
+macro_rules! x86_predicates {
+    ($out:ty, $cmp:ident) => {
+        x86_calls!(cmp $out, $cmp: lt _CMP_LT_OQ, le _CMP_LE_OQ, gt _CMP_GT_OQ, ge _CMP_GE_OQ,
+                   eq _CMP_EQ_OQ, ne _CMP_NEQ_UQ, unordered _CMP_UNORD_Q);
     };
 }
 
@@ -226,40 +252,14 @@ macro_rules! avx512_vector {
                 $elem, $lanes, $m, $load, $store, $add, $sub, $mul, $div, $sqrt, $xor, $andnot,
                 $set1
             );
-            #[inline(always)]
-            fn lt(self, b: Self) -> $m {
-                unsafe { $cmp::<_CMP_LT_OQ>(self, b) }
-            }
-            #[inline(always)]
-            fn le(self, b: Self) -> $m {
-                unsafe { $cmp::<_CMP_LE_OQ>(self, b) }
-            }
-            #[inline(always)]
-            fn gt(self, b: Self) -> $m {
-                unsafe { $cmp::<_CMP_GT_OQ>(self, b) }
-            }
-            #[inline(always)]
-            fn ge(self, b: Self) -> $m {
-                unsafe { $cmp::<_CMP_GE_OQ>(self, b) }
-            }
-            #[inline(always)]
-            fn eq(self, b: Self) -> $m {
-                unsafe { $cmp::<_CMP_EQ_OQ>(self, b) }
-            }
-            #[inline(always)]
-            fn ne(self, b: Self) -> $m {
-                unsafe { $cmp::<_CMP_NEQ_UQ>(self, b) }
-            }
-            #[inline(always)]
-            fn unordered(self, b: Self) -> $m {
-                unsafe { $cmp::<_CMP_UNORD_Q>(self, b) }
-            }
+            x86_predicates!($m, $cmp);
             #[inline(always)]
             fn or(m: $m, k: $m) -> $m {
                 m | k
             }
             #[inline(always)]
             fn select(m: $m, p: Self, q: Self) -> Self {
+                // SAFETY: as for `x86_calls!(bin ..)`.
                 unsafe { $blend(m, q, p) }
             }
         }
@@ -277,40 +277,15 @@ macro_rules! avx_vector {
                 $elem, $lanes, $v, $load, $store, $add, $sub, $mul, $div, $sqrt, $xor, $andnot,
                 $set1
             );
-            #[inline(always)]
-            fn lt(self, b: Self) -> Self {
-                unsafe { $cmp::<_CMP_LT_OQ>(self, b) }
-            }
-            #[inline(always)]
-            fn le(self, b: Self) -> Self {
-                unsafe { $cmp::<_CMP_LE_OQ>(self, b) }
-            }
-            #[inline(always)]
-            fn gt(self, b: Self) -> Self {
-                unsafe { $cmp::<_CMP_GT_OQ>(self, b) }
-            }
-            #[inline(always)]
-            fn ge(self, b: Self) -> Self {
-                unsafe { $cmp::<_CMP_GE_OQ>(self, b) }
-            }
-            #[inline(always)]
-            fn eq(self, b: Self) -> Self {
-                unsafe { $cmp::<_CMP_EQ_OQ>(self, b) }
-            }
-            #[inline(always)]
-            fn ne(self, b: Self) -> Self {
-                unsafe { $cmp::<_CMP_NEQ_UQ>(self, b) }
-            }
-            #[inline(always)]
-            fn unordered(self, b: Self) -> Self {
-                unsafe { $cmp::<_CMP_UNORD_Q>(self, b) }
-            }
+            x86_predicates!(Self, $cmp);
             #[inline(always)]
             fn or(m: Self, k: Self) -> Self {
+                // SAFETY: as for `x86_calls!(bin ..)`.
                 unsafe { $or(m, k) }
             }
             #[inline(always)]
             fn select(m: Self, p: Self, q: Self) -> Self {
+                // SAFETY: as for `x86_calls!(bin ..)`.
                 unsafe { $blendv(q, p, m) }
             }
         }
@@ -330,40 +305,16 @@ macro_rules! sse2_vector {
                 $elem, $lanes, $v, $load, $store, $add, $sub, $mul, $div, $sqrt, $xor, $andnot,
                 $set1
             );
-            #[inline(always)]
-            fn lt(self, b: Self) -> Self {
-                unsafe { $lt(self, b) }
-            }
-            #[inline(always)]
-            fn le(self, b: Self) -> Self {
-                unsafe { $le(self, b) }
-            }
-            #[inline(always)]
-            fn gt(self, b: Self) -> Self {
-                unsafe { $gt(self, b) }
-            }
-            #[inline(always)]
-            fn ge(self, b: Self) -> Self {
-                unsafe { $ge(self, b) }
-            }
-            #[inline(always)]
-            fn eq(self, b: Self) -> Self {
-                unsafe { $eq(self, b) }
-            }
-            #[inline(always)]
-            fn ne(self, b: Self) -> Self {
-                unsafe { $ne(self, b) }
-            }
-            #[inline(always)]
-            fn unordered(self, b: Self) -> Self {
-                unsafe { $unord(self, b) }
-            }
+            x86_calls!(pred Self: lt $lt, le $le, gt $gt, ge $ge, eq $eq, ne $ne,
+                       unordered $unord);
             #[inline(always)]
             fn or(m: Self, k: Self) -> Self {
+                // SAFETY: as for `x86_calls!(bin ..)`.
                 unsafe { $or(m, k) }
             }
             #[inline(always)]
             fn select(m: Self, p: Self, q: Self) -> Self {
+                // SAFETY: as for `x86_calls!(bin ..)`.
                 unsafe { $or($and(m, p), $andnot(m, q)) }
             }
         }
