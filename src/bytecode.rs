@@ -136,6 +136,32 @@ ops! {
     Fused = "fused", 0;
 }
 
+impl Op {
+    /// For the multiply-add superinstructions: the add or subtract that follows the product,
+    /// and whether the product is its first operand (`multiply_add` is `(x*y) + z`:
+    /// `(Add, true)`; `subtract_multiply` is `z - (x*y)`: `(Subtract, false)`).
+    pub fn product_parts(self) -> Option<(Op, bool)> {
+        match self {
+            Op::MultiplyAdd => Some((Op::Add, true)),
+            Op::AddMultiply => Some((Op::Add, false)),
+            Op::MultiplySubtract => Some((Op::Subtract, true)),
+            Op::SubtractMultiply => Some((Op::Subtract, false)),
+            _ => None,
+        }
+    }
+
+    /// The superinstruction of [`Op::product_parts`] `(op, product_first)`; `op` is
+    /// [`Op::Add`] or [`Op::Subtract`] (anything else counts as subtract).
+    pub fn with_product(op: Op, product_first: bool) -> Op {
+        match (op, product_first) {
+            (Op::Add, true) => Op::MultiplyAdd,
+            (Op::Add, false) => Op::AddMultiply,
+            (_, true) => Op::MultiplySubtract,
+            (_, false) => Op::SubtractMultiply,
+        }
+    }
+}
+
 /// A reduction: folds every value of a program's result (or each run along one axis) into one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ReduceKind {
@@ -433,15 +459,9 @@ impl Program {
                 p.unfuse_chain(instr);
                 continue;
             }
-            let (op, product_first) = match instr.op {
-                Op::MultiplyAdd => (Op::Add, true),
-                Op::AddMultiply => (Op::Add, false),
-                Op::MultiplySubtract => (Op::Subtract, true),
-                Op::SubtractMultiply => (Op::Subtract, false),
-                _ => {
-                    p.body.push(instr.clone());
-                    continue;
-                }
+            let Some((op, product_first)) = instr.op.product_parts() else {
+                p.body.push(instr.clone());
+                continue;
             };
             let product = p.push_temporary(Op::Multiply, instr.ty, instr.ty, &instr.args[..2]);
             let other = instr.args[2];
@@ -616,12 +636,7 @@ fn chain_text(links: &[Link], args: &[String]) -> String {
             Link::Binary { op, x, swap: false } => format!("{}({acc}, {})", op.name(), arg(x)),
             Link::Binary { op, x, swap: true } => format!("{}({}, {acc})", op.name(), arg(x)),
             Link::Product { op, x, y, swap } => {
-                let name = match (op, swap) {
-                    (Op::Add, true) => "multiply_add",
-                    (Op::Add, false) => "add_multiply",
-                    (_, true) => "multiply_subtract",
-                    (_, false) => "subtract_multiply",
-                };
+                let name = Op::with_product(op, swap).name();
                 format!("{name}({}, {}, {acc})", arg(x), arg(y))
             }
         };

@@ -253,12 +253,7 @@ fn fuse_multiplies(dag: &Dag, body_nodes: &[NodeId], root: NodeId) -> Vec<Step> 
         if matches!(op, Op::Add | Op::Subtract) && fusable(*ty) && dag.dtype(id) == *ty {
             for k in 0..2 {
                 if let Some(xy) = product(args[k], *ty) {
-                    step.op = match (op, k) {
-                        (Op::Add, 0) => Op::MultiplyAdd,
-                        (Op::Add, _) => Op::AddMultiply,
-                        (_, 0) => Op::MultiplySubtract,
-                        _ => Op::SubtractMultiply,
-                    };
+                    step.op = Op::with_product(*op, k == 0);
                     step.args = vec![xy[0], xy[1], args[1 - k]];
                     fused[args[k]] = true;
                     break;
@@ -299,40 +294,29 @@ impl Chain {
     /// (whose node is not read); `None` (the chain then unusable) when the operands overflow.
     fn push(&mut self, op: Op, args: &[NodeId], acc: usize) -> Option<()> {
         let mut other = |k: usize| self.leaf(args[k]);
-        let links: Vec<Link> = match (op, acc) {
-            (
-                Op::MultiplyAdd | Op::AddMultiply | Op::MultiplySubtract | Op::SubtractMultiply,
-                _,
-            ) => {
-                let (add, product_first) = match op {
-                    Op::MultiplyAdd => (Op::Add, true),
-                    Op::AddMultiply => (Op::Add, false),
-                    Op::MultiplySubtract => (Op::Subtract, true),
-                    _ => (Op::Subtract, false),
-                };
-                match acc {
-                    2 => vec![Link::Product {
+        let links: Vec<Link> = match op.product_parts() {
+            Some((add, product_first)) => match acc {
+                2 => vec![Link::Product {
+                    op: add,
+                    x: other(0)?,
+                    y: other(1)?,
+                    swap: product_first,
+                }],
+                _ => vec![
+                    Link::Binary {
+                        op: Op::Multiply,
+                        x: other(1 - acc)?,
+                        swap: acc == 1,
+                    },
+                    Link::Binary {
                         op: add,
-                        x: other(0)?,
-                        y: other(1)?,
-                        swap: product_first,
-                    }],
-                    _ => vec![
-                        Link::Binary {
-                            op: Op::Multiply,
-                            x: other(1 - acc)?,
-                            swap: acc == 1,
-                        },
-                        Link::Binary {
-                            op: add,
-                            x: other(2)?,
-                            swap: !product_first,
-                        },
-                    ],
-                }
-            }
-            _ if op.arity() == 1 => vec![Link::Unary(op)],
-            _ => vec![Link::Binary {
+                        x: other(2)?,
+                        swap: !product_first,
+                    },
+                ],
+            },
+            None if op.arity() == 1 => vec![Link::Unary(op)],
+            None => vec![Link::Binary {
                 op,
                 x: other(1 - acc)?,
                 swap: acc == 1,
@@ -384,9 +368,7 @@ fn fuse_chains(dag: &Dag, steps: Vec<Step>, root: NodeId) -> Vec<Step> {
         match op {
             _ if Link::UNARY.contains(&op) => &[0],
             _ if Link::BINARY.contains(&op) => &[0, 1],
-            Op::MultiplyAdd | Op::AddMultiply | Op::MultiplySubtract | Op::SubtractMultiply => {
-                &[2, 0, 1]
-            }
+            _ if op.product_parts().is_some() => &[2, 0, 1],
             _ => &[],
         }
     };
