@@ -266,17 +266,21 @@ fn fuse_multiplies(dag: &Dag, body_nodes: &[NodeId], root: NodeId) -> Vec<Step> 
     steps
 }
 
-/// A chain of links being built: its operands (nodes) and how many body nodes it computes.
+/// A chain of links being built: its operands (nodes) and the steps it computes.
 #[derive(Clone)]
 struct Chain {
     links: Vec<Link>,
     leaves: Vec<NodeId>,
-    nodes: usize,
     /// The steps (indices) it computes besides its own.
     members: Vec<usize>,
 }
 
 impl Chain {
+    /// How many body nodes (steps) the chain computes.
+    fn nodes(&self) -> usize {
+        self.members.len() + 1
+    }
+
     /// The operand number of `node`, added if new; `None` when the chain reads
     /// [`MAX_LINK_OPERANDS`] already.
     fn leaf(&mut self, node: NodeId) -> Option<u8> {
@@ -394,7 +398,6 @@ fn fuse_chains(dag: &Dag, steps: Vec<Step>, root: NodeId) -> Vec<Step> {
             let mut chain = Chain {
                 links: Vec::new(),
                 leaves: Vec::new(),
-                nodes: 2,
                 members: vec![j],
             };
             let link = (|| {
@@ -418,25 +421,27 @@ fn fuse_chains(dag: &Dag, steps: Vec<Step>, root: NodeId) -> Vec<Step> {
             continue;
         }
         // The longest chain among the operands that may join, if its operands fit.
-        let mut best: Option<(usize, usize, Chain)> = None;
+        let mut best: Option<(usize, Chain)> = None;
         for &k in positions {
             let Some(j) = joinable(step.args[k]) else {
                 continue;
             };
             let Some(child) = &chains[j] else { continue };
             // (`b` counts this step too.)
-            if best.as_ref().is_some_and(|(_, _, b)| b.nodes > child.nodes) {
+            if best
+                .as_ref()
+                .is_some_and(|(_, b)| b.nodes() > child.nodes())
+            {
                 continue;
             }
             let mut chain = child.clone();
             if chain.push(step.op, &step.args, k).is_some() {
-                chain.nodes += 1;
                 chain.members.push(j);
-                best = Some((k, j, chain));
+                best = Some((j, chain));
             }
         }
         chains[i] = match best {
-            Some((_, j, chain)) => {
+            Some((j, chain)) => {
                 absorbed[j] = true;
                 chains[j] = None;
                 Some(chain)
@@ -445,7 +450,6 @@ fn fuse_chains(dag: &Dag, steps: Vec<Step>, root: NodeId) -> Vec<Step> {
                 let mut chain = Chain {
                     links: Vec::new(),
                     leaves: Vec::new(),
-                    nodes: 1,
                     members: Vec::new(),
                 };
                 let k = positions[0];
@@ -457,7 +461,10 @@ fn fuse_chains(dag: &Dag, steps: Vec<Step>, root: NodeId) -> Vec<Step> {
     }
     // Chains that do not pay give their steps back.
     for chain in &mut chains {
-        if chain.as_ref().is_some_and(|c| c.nodes < 2 || !pays(dag, c)) {
+        if chain
+            .as_ref()
+            .is_some_and(|c| c.nodes() < 2 || !pays(dag, c))
+        {
             for &m in &chain.take().expect("checked").members {
                 absorbed[m] = false;
             }
