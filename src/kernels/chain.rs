@@ -160,12 +160,23 @@ unsafe fn tile<V: Vector>(
         std::array::from_fn(|u| unsafe { V::load(p.add(u * V::LANES)) })
     };
     let mut acc = [V::zero(); UNROLL];
+    // `acc = acc.$m(x)`, or `x.$m(acc)` when `swap`, lane by lane. (Macros, not function
+    // pointers: each arm must inline its operation.)
+    macro_rules! combine {
+        ($x:expr, $swap:expr, $m:ident) => {{
+            let x = $x;
+            if $swap {
+                acc = std::array::from_fn(|u| x[u].$m(acc[u]))
+            } else {
+                acc = std::array::from_fn(|u| acc[u].$m(x[u]))
+            }
+        }};
+    }
     for link in links {
         match *link {
             Link::Load(x) => acc = load(x),
             Link::Select { cmp, x, y, p, q } => {
                 let (x, y, p, q) = (load(x), load(y), load(p), load(q));
-                // (Macros, not function pointers: each arm must inline its operation.)
                 macro_rules! pick {
                     ($m:ident) => {
                         acc = std::array::from_fn(|u| V::select(x[u].$m(y[u]), p[u], q[u]))
@@ -188,32 +199,22 @@ unsafe fn tile<V: Vector>(
             },
             Link::Binary { op, x, swap } => {
                 let x = load(x);
-                macro_rules! apply {
-                    ($m:ident) => {
-                        if swap {
-                            acc = std::array::from_fn(|u| x[u].$m(acc[u]))
-                        } else {
-                            acc = std::array::from_fn(|u| acc[u].$m(x[u]))
-                        }
-                    };
-                }
                 match op {
-                    Op::Add => apply!(add),
-                    Op::Subtract => apply!(sub),
-                    Op::Multiply => apply!(mul),
-                    Op::TrueDivide => apply!(div),
-                    Op::Maximum => apply!(maximum),
-                    _ => apply!(minimum),
+                    Op::Add => combine!(x, swap, add),
+                    Op::Subtract => combine!(x, swap, sub),
+                    Op::Multiply => combine!(x, swap, mul),
+                    Op::TrueDivide => combine!(x, swap, div),
+                    Op::Maximum => combine!(x, swap, maximum),
+                    _ => combine!(x, swap, minimum),
                 }
             }
             Link::Product { op, x, y, swap } => {
                 let (x, y) = (load(x), load(y));
-                let p: [V; UNROLL] = std::array::from_fn(|u| x[u].mul(y[u]));
-                match (op, swap) {
-                    (Op::Add, true) => acc = std::array::from_fn(|u| p[u].add(acc[u])),
-                    (Op::Add, false) => acc = std::array::from_fn(|u| acc[u].add(p[u])),
-                    (_, true) => acc = std::array::from_fn(|u| p[u].sub(acc[u])),
-                    (_, false) => acc = std::array::from_fn(|u| acc[u].sub(p[u])),
+                let product: [V; UNROLL] = std::array::from_fn(|u| x[u].mul(y[u]));
+                if op == Op::Add {
+                    combine!(product, swap, add)
+                } else {
+                    combine!(product, swap, sub)
                 }
             }
         }
