@@ -479,15 +479,16 @@ unsafe fn stream_store(dst: *mut u8, src: *const u8, bytes: usize) {
 pub const STREAM_MIN: usize = 16 << 20;
 
 /// Whether `program` writes a large output best with non-temporal stores: not when its body is
-/// one fused chain (below), nor one costly instruction (a transcendental function; a power by a constant integer of at most
-/// 15, which [`crate::kernels::math::powi`] multiplies out, counts as cheap). Such a body runs
-/// over whole row spans straight into the output ([`Job::single_pass`]), and streaming would
-/// send it through the block loop and the result register, for stores that do not hold up a
-/// compute-bound loop. `ndexpr bench` at 10^7 into `out=`, 2 threads, ms, plain / streaming
-/// stores: `arctan2(a,b)` 8.5 / 9.7-10.3, `tanh(a)` 11.2 / 12.3-12.7, float32 `tanh(a)` 3.4-3.5
-/// / 4.1-4.3. Longer bodies go through the block loop either way, and streaming served them
-/// (`exp(-a)*log1p(b)` 23.5-23.9 / 19.0-22.5, `sin(a)**2+cos(b)**2` 18.6-19.2 / 16.3-17.2,
-/// `2*a+3*b-c` 11.1-12.7 / 8.4-9.2), as it serves cheap one-instruction bodies (`2*a+48`).
+/// one fused chain (below), nor one costly instruction (a transcendental function; a power by
+/// a constant integer of at most 15, which [`crate::kernels::math::powi`] multiplies out,
+/// counts as cheap). Such a body runs over whole row spans straight into the output
+/// ([`Job::single_pass`]), and streaming would send it through the block loop and the result
+/// register, for stores that do not hold up a compute-bound loop. `ndexpr bench` at 10^7 into
+/// `out=`, 2 threads, ms, plain / streaming stores: `arctan2(a,b)` 8.5 / 9.7-10.3, `tanh(a)`
+/// 11.2 / 12.3-12.7, float32 `tanh(a)` 3.4-3.5 / 4.1-4.3. Longer bodies go through the block
+/// loop either way, and streaming served them (`exp(-a)*log1p(b)` 23.5-23.9 / 19.0-22.5,
+/// `sin(a)**2+cos(b)**2` 18.6-19.2 / 16.3-17.2, and `2*a+3*b-c` as three instructions, before
+/// chains, 11.1-12.7 / 8.4-9.2), as it serves cheap one-instruction bodies (`2*a+48`).
 fn streams_well(program: &Program) -> bool {
     let small_int_constant = |a: &Operand| match *a {
         Operand::Scalar(s) => match program.scalars.get(s as usize) {
