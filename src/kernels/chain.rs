@@ -221,3 +221,122 @@ unsafe fn tile<V: Vector>(
     }
     acc
 }
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+    use crate::kernels::vector::One;
+    use std::arch::x86_64::{__m128, __m128d};
+
+    /// Runs `links` over `n` elements of `ops` (operand 3 broadcast) with vectors `V`.
+    fn eval<V: Vector>(links: &[Link], ops: &[Vec<V::Elem>; 4], n: usize) -> Vec<V::Elem> {
+        let mut out = ops[0][..n].to_vec();
+        let chain = Chain {
+            links,
+            operands: std::array::from_fn(|k| {
+                ops.get(k)
+                    .map_or(std::ptr::null(), |o| o.as_ptr() as *const u8)
+            }),
+            scalars: 1 << 3,
+        };
+        let args = [&chain as *const Chain<'_> as *const u8; 3];
+        // SAFETY: the links are valid for 4 operands, each holding at least n elements (or one,
+        // broadcast); `out` holds n and is disjoint from them; SSE2 is part of x86-64.
+        unsafe { run::<V>(n, out.as_mut_ptr() as *mut u8, &args) };
+        out
+    }
+
+    /// The one-lane vectors (the fallback of targets without explicit vectors here, never run
+    /// on x86-64 otherwise) give the SSE2 vectors' bits for every kind of link, at sizes
+    /// around their tiles (4 and 8 elements); the SSE2 vectors are checked against plain Rust
+    /// in `tests/fused.rs`.
+    #[test]
+    fn one_lane_vectors_match_sse2() {
+        let cmps = [
+            Op::Less,
+            Op::LessEqual,
+            Op::Greater,
+            Op::GreaterEqual,
+            Op::Equal,
+            Op::NotEqual,
+        ];
+        let mut chains: Vec<Vec<Link>> = cmps
+            .iter()
+            .map(|&cmp| {
+                vec![Link::Select {
+                    cmp,
+                    x: 0,
+                    y: 1,
+                    p: 2,
+                    q: 3,
+                }]
+            })
+            .collect();
+        for &op in Link::UNARY {
+            chains.push(vec![Link::Load(0), Link::Unary(op)]);
+        }
+        for &op in Link::BINARY {
+            for swap in [false, true] {
+                chains.push(vec![Link::Load(0), Link::Binary { op, x: 3, swap }]);
+                chains.push(vec![Link::Load(1), Link::Binary { op, x: 2, swap }]);
+            }
+        }
+        for op in [Op::Add, Op::Subtract] {
+            for swap in [false, true] {
+                chains.push(vec![
+                    Link::Load(2),
+                    Link::Product {
+                        op,
+                        x: 0,
+                        y: 1,
+                        swap,
+                    },
+                ]);
+            }
+        }
+        let values = [
+            0.5,
+            -1.25,
+            3.0,
+            f64::NAN,
+            0.0,
+            -0.0,
+            f64::INFINITY,
+            2.0,
+            -7.5,
+            1e-300,
+        ];
+        let column = |shift: usize| -> Vec<f64> {
+            (0..19)
+                .map(|i| values[(i * 3 + shift) % values.len()])
+                .collect()
+        };
+        let ops64: [Vec<f64>; 4] = std::array::from_fn(column);
+        let ops32: [Vec<f32>; 4] =
+            std::array::from_fn(|k| ops64[k].iter().map(|&x| x as f32).collect());
+        let same64 = |a: &[f64], b: &[f64]| {
+            a.iter()
+                .zip(b)
+                .all(|(x, y)| x.to_bits() == y.to_bits() || x.is_nan() && y.is_nan())
+        };
+        let same32 = |a: &[f32], b: &[f32]| {
+            a.iter()
+                .zip(b)
+                .all(|(x, y)| x.to_bits() == y.to_bits() || x.is_nan() && y.is_nan())
+        };
+        for links in &chains {
+            for n in [0, 1, 3, 4, 5, 7, 8, 9, 19] {
+                let (one, sse) = (
+                    eval::<One<f64>>(links, &ops64, n),
+                    eval::<__m128d>(links, &ops64, n),
+                );
+                assert!(same64(&one, &sse), "{links:?} n={n}: {one:?} vs {sse:?}");
+                let (one, sse) = (
+                    eval::<One<f32>>(links, &ops32, n),
+                    eval::<__m128>(links, &ops32, n),
+                );
+                assert!(same32(&one, &sse), "{links:?} n={n}: {one:?} vs {sse:?}");
+            }
+        }
+    }
+}
