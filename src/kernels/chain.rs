@@ -252,15 +252,7 @@ mod tests {
     /// in `tests/fused.rs`.
     #[test]
     fn one_lane_vectors_match_sse2() {
-        let cmps = [
-            Op::Less,
-            Op::LessEqual,
-            Op::Greater,
-            Op::GreaterEqual,
-            Op::Equal,
-            Op::NotEqual,
-        ];
-        let mut chains: Vec<Vec<Link>> = cmps
+        let mut chains: Vec<Vec<Link>> = Link::COMPARE
             .iter()
             .map(|&cmp| {
                 vec![Link::Select {
