@@ -76,7 +76,6 @@ pub unsafe fn run<V: Vector>(n: usize, dst: *mut u8, args: &[*const u8; 3]) {
     let mut tail = std::mem::MaybeUninit::<[[V::Elem; MAX_TILE]; MAX_LINK_OPERANDS]>::uninit();
     let tail = tail.as_mut_ptr() as *mut V::Elem;
     let mut at = [std::ptr::null::<V::Elem>(); MAX_LINK_OPERANDS];
-    let mut step = [0usize; MAX_LINK_OPERANDS];
     for k in 0..count {
         if used & 1 << k == 0 {
             continue;
@@ -87,7 +86,6 @@ pub unsafe fn run<V: Vector>(n: usize, dst: *mut u8, args: &[*const u8; 3]) {
             splats[k] = V::splat(unsafe { p.read() });
         } else {
             at[k] = p;
-            step[k] = t;
         }
     }
     let full = n / t * t;
@@ -97,13 +95,10 @@ pub unsafe fn run<V: Vector>(n: usize, dst: *mut u8, args: &[*const u8; 3]) {
         // operands are all read before its results are stored, so a `dst` that is an operand
         // (the same elements) is safe.
         unsafe {
-            let acc = tile::<V>(chain.links, &at, &splats);
+            let acc = tile::<V>(chain.links, &at, i, &splats);
             for (u, v) in acc.into_iter().enumerate() {
                 v.store(dst.add(i + u * V::LANES));
             }
-        }
-        for k in 0..count {
-            at[k] = at[k].wrapping_add(step[k]);
         }
         i += t;
     }
@@ -111,17 +106,17 @@ pub unsafe fn run<V: Vector>(n: usize, dst: *mut u8, args: &[*const u8; 3]) {
         // The last, partial tile: each vector operand's remaining elements are copied into its
         // tile of `tail`, padded with zeros; the padding lanes' results are dropped.
         let m = n - i;
-        for k in 0..count {
-            if step[k] != 0 {
-                // SAFETY: `at[k]` addresses elements i..n of the operand; tile k of `tail`
+        for (k, p) in at.iter_mut().enumerate().take(count) {
+            if !p.is_null() {
+                // SAFETY: `p + i` addresses elements i..n of the operand; tile k of `tail`
                 // holds MAX_TILE >= t > m elements and is not the operand.
                 unsafe {
                     let tile = tail.add(k * MAX_TILE);
-                    std::ptr::copy_nonoverlapping(at[k], tile, m);
+                    std::ptr::copy_nonoverlapping(p.add(i), tile, m);
                     for j in m..t {
                         tile.add(j).write(<V::Elem as super::num::Float>::ZERO);
                     }
-                    at[k] = tile;
+                    *p = tile;
                 }
             }
         }
@@ -129,7 +124,7 @@ pub unsafe fn run<V: Vector>(n: usize, dst: *mut u8, args: &[*const u8; 3]) {
         // SAFETY: every operand the links read now addresses t initialised elements; `out`
         // holds t; dst holds m more.
         unsafe {
-            let acc = tile::<V>(chain.links, &at, &splats);
+            let acc = tile::<V>(chain.links, &at, 0, &splats);
             for (u, v) in acc.into_iter().enumerate() {
                 v.store(out.as_mut_ptr().add(u * V::LANES));
             }
@@ -141,12 +136,13 @@ pub unsafe fn run<V: Vector>(n: usize, dst: *mut u8, args: &[*const u8; 3]) {
 /// One tile through every link.
 ///
 /// # Safety
-/// `at[k]` must address `UNROLL * V::LANES` readable elements for every vector operand `k` the
-/// links read (a null `at[k]`: the operand is `splats[k]`).
+/// `at[k] + i` must address `UNROLL * V::LANES` readable elements for every vector operand `k`
+/// the links read (a null `at[k]`: the operand is `splats[k]`).
 #[inline(always)]
 unsafe fn tile<V: Vector>(
     links: &[Link],
     at: &[*const V::Elem; MAX_LINK_OPERANDS],
+    i: usize,
     splats: &[V; MAX_LINK_OPERANDS],
 ) -> [V; UNROLL] {
     // SAFETY (every `load`): the caller's contract; operand numbers are below
@@ -157,7 +153,7 @@ unsafe fn tile<V: Vector>(
         if p.is_null() {
             return [splats[k]; UNROLL];
         }
-        std::array::from_fn(|u| unsafe { V::load(p.add(u * V::LANES)) })
+        std::array::from_fn(|u| unsafe { V::load(p.add(i + u * V::LANES)) })
     };
     let mut acc = [V::zero(); UNROLL];
     // `acc = acc.$m(x)`, or `x.$m(acc)` when `swap`, lane by lane. (Macros, not function
@@ -176,7 +172,18 @@ unsafe fn tile<V: Vector>(
         match *link {
             Link::Load(x) => acc = load(x),
             Link::Select { cmp, x, y, p, q } => {
-                let (x, y, p, q) = (load(x), load(y), load(p), load(q));
+                // `where(a > b, a, b)` reads each operand once.
+                let (xv, yv) = (load(x), load(y));
+                let pick = |k: u8| {
+                    if k == x {
+                        xv
+                    } else if k == y {
+                        yv
+                    } else {
+                        load(k)
+                    }
+                };
+                let (x, y, p, q) = (xv, yv, pick(p), pick(q));
                 macro_rules! pick {
                     ($m:ident) => {
                         acc = std::array::from_fn(|u| V::select(x[u].$m(y[u]), p[u], q[u]))
