@@ -275,6 +275,9 @@ pub enum Dest {
 /// Operands a [`Op::Fused`] instruction may read.
 pub const MAX_LINK_OPERANDS: usize = 8;
 
+/// Links a [`Op::Fused`] instruction may hold (its kernel decodes them onto the stack).
+pub const MAX_LINKS: usize = 32;
+
 /// One step of a [`Op::Fused`] chain. The chain computes one value per element, the
 /// *accumulator*: the first link sets it, every later one replaces it with an operation on it.
 /// Operand numbers index the instruction's `args`. Each link computes exactly what the

@@ -70,7 +70,7 @@ cases! {
     "where(a > b, a, b)" => |a, b, c, d, k| if a > b { a } else { b };
     "where(a < b, b, a) - c" => |a, b, c, d, k| (if a < b { b } else { a }) - c;
     "where(a >= k, k, a) * b" => |a, b, c, d, k| (if a >= k { k } else { a }) * b;
-    "where(a == b, a, a) + b" => |a, b, c, d, k| (if a == b { a } else { a }) + b;
+    "where(a == b, a, a) + b" => |a, b, c, d, k| [a, a][(a == b) as usize] + b;
     // A scalar variable, and the eight-operand limit.
     "k*a + b - k" => |a, b, c, d, k| k * a + b - k;
     "a + b*2 + c*3 + d*4 + a*b + c*d - k + 0.5" =>

@@ -4,7 +4,8 @@
 
 use super::ir::{Dag, Node, NodeId};
 use crate::bytecode::{
-    Dest, InputSpec, Instr, Link, Op, Operand, Program, ScalarInit, SubReduction, MAX_LINK_OPERANDS,
+    Dest, InputSpec, Instr, Link, Op, Operand, Program, ScalarInit, SubReduction, MAX_LINKS,
+    MAX_LINK_OPERANDS,
 };
 use crate::types::DType;
 
@@ -295,7 +296,8 @@ impl Chain {
     }
 
     /// Appends the links of `op` over `args`, the accumulator standing for operand `acc`
-    /// (whose node is not read); `None` (the chain then unusable) when the operands overflow.
+    /// (whose node is not read); `None` (the chain then unusable) when the operands or the
+    /// links overflow ([`MAX_LINK_OPERANDS`], [`MAX_LINKS`]).
     fn push(&mut self, op: Op, args: &[NodeId], acc: usize) -> Option<()> {
         let mut other = |k: usize| self.leaf(args[k]);
         let links: Vec<Link> = match op.product_parts() {
@@ -326,27 +328,12 @@ impl Chain {
                 swap: acc == 1,
             }],
         };
+        if self.links.len() + links.len() > MAX_LINKS {
+            return None;
+        }
         self.links.extend(links);
         Some(())
     }
-}
-
-/// Whether fusing `chain` was measured to pay: when it selects (`where` of a comparison: no
-/// bool register) or reads two or more array variables. One pass per instruction over a block
-/// costs little while every operand already sits in L1, and the chain's interpreter then costs
-/// about as much per link (`4*a**2 - 2*a + 1`, 2.4e5 float64, one thread: 140-154 µs fused
-/// against 115-135 in three passes); joining the streams of several inputs into one pass is
-/// what gains (`2*a + 3*b - c` 119-129 against 131-135 µs, float32 61-64 against 74-79;
-/// `sqrt(a**2 + b**2)` 138-153 against 216-230, float32 47-49 against 94-96; `where(a > b, a,
-/// b)` 84-91 against 103-105, float32 43-47 against 58).
-fn pays(dag: &Dag, chain: &Chain) -> bool {
-    let selects = chain.links.iter().any(|l| matches!(l, Link::Select { .. }));
-    let arrays = chain
-        .leaves
-        .iter()
-        .filter(|&&l| matches!(dag.node(l), Node::Input(_)))
-        .count();
-    selects || arrays >= 2
 }
 
 /// Chains of cheap float32/float64 operations, each on the value of the one before, fused
@@ -356,6 +343,13 @@ fn pays(dag: &Dag, chain: &Chain) -> bool {
 /// `where(a > b, a, b)`). A node joins its user's chain when the user is its only reader and
 /// the chain's operands stay within [`MAX_LINK_OPERANDS`]; of two such operands the one with
 /// the longer chain joins. The bits are those of the separate instructions.
+///
+/// Every chain of two or more operations pays since the kernel dispatches each link with one
+/// jump (2.4x10^5 elements, one thread, µs, fused / separate instructions: `(a+1)*2-3` 58 / 66,
+/// float32 30 / 40; `a**3+4*a**2-2*a+1` 170 / 187, float32 106 / 106; `4*a**2-2*a+1` 117 /
+/// 115, float32 73 / 69). Before that, over one array already in L1, the interpreter cost
+/// about a pass per link (`4*a**2-2*a+1`: 140-154 against 115-135), and only chains with a
+/// `where` or two array variables were formed.
 fn fuse_chains(dag: &Dag, steps: Vec<Step>, root: NodeId) -> Vec<Step> {
     let mut uses = vec![0usize; dag.len()];
     uses[root] += 1;
@@ -461,10 +455,7 @@ fn fuse_chains(dag: &Dag, steps: Vec<Step>, root: NodeId) -> Vec<Step> {
     }
     // Chains that do not pay give their steps back.
     for chain in &mut chains {
-        if chain
-            .as_ref()
-            .is_some_and(|c| c.nodes() < 2 || !pays(dag, c))
-        {
+        if chain.as_ref().is_some_and(|c| c.nodes() < 2) {
             for &m in &chain.take().expect("checked").members {
                 absorbed[m] = false;
             }

@@ -3,7 +3,9 @@
 
 use super::plan::Plan;
 use super::RawArray;
-use crate::bytecode::{Dest, Instr, Link, Op, Operand, Program, ScalarInit, MAX_LINK_OPERANDS};
+use crate::bytecode::{
+    Dest, Instr, Link, Op, Operand, Program, ScalarInit, MAX_LINKS, MAX_LINK_OPERANDS,
+};
 use crate::error::{Error, ErrorKind, Result};
 use crate::kernels::chain::Chain;
 use crate::kernels::math::small_int_exponent;
@@ -134,6 +136,7 @@ pub fn validate(program: &Program) -> Result<()> {
         if instr.op == Op::Fused {
             let ok = body
                 && instr.args.len() <= MAX_LINK_OPERANDS
+                && instr.links.len() <= MAX_LINKS
                 && instr.out == instr.ty
                 && matches!(instr.ty, DType::F32 | DType::F64)
                 && !instr.links.is_empty()
