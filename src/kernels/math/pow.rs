@@ -72,18 +72,17 @@ pub fn powi<const F: bool, const NB: u32, const NEG: bool>(x: f64, e: u32) -> (f
     // (2.4x10^5 elements, one thread), this form of `v` alone 60.
     let out = |v: f64| fabs(v).to_bits().wrapping_sub(LO.to_bits()) > HI.to_bits() - LO.to_bits();
     if F && NB == 2 && !NEG {
-        // e is 2 or 3 (`x**3`, the common case, in six operations): x^2 = p + pe exactly, and
-        // x^3 = (p + pe) x = r + re + pe x with r + re = p x exactly; `re + pe x` (below
-        // 2^-52 |r|) is rounded once, so x^3 = r + lo within 2^-104 |r| before the final
-        // rounding, as accurate as the loop below. x^2 is p itself, correctly rounded.
+        // e is 2 or 3 (`x**3`, the common case, in four operations): x^2 = p + pe exactly,
+        // and x^3 = p x + pe x, rounded once by the fused multiply-add with `pe x` rounded
+        // first (its error is below 2^-106 |x^3|): as accurate as the loop below. x^2 is p
+        // itself, correctly rounded.
         let p = x * x;
         let pe = mla::<F>(x, x, -p);
-        let r = p * x;
-        let lo = mla::<F>(pe, x, mla::<F>(p, x, -r));
+        let r = mla::<F>(p, x, pe * x);
         let cube = e & 1 == 1;
-        // Only the result is checked: `r` is within an ulp of it, and the range's margins (the
-        // low words are exact down to about 2^-969) cover that ulp.
-        let v = sel(cube, r + lo, p);
+        // Only the result is checked: when it is in range, so are x^2 and the low words (the
+        // range keeps `pe x`, about 2^-53 x^3, normal).
+        let v = sel(cube, r, p);
         return (v, out(v));
     }
     let (xs, xt) = split(x);
