@@ -1,6 +1,6 @@
 //! The public API end to end, with the real compiler and kernels.
 
-use ndarray::{s, Array1, Array2, ShapeBuilder, Zip};
+use ndarray::{s, Array1, Array2, Axis, ShapeBuilder, Zip};
 use ndexpr::{evaluate, DType, ErrorKind, Expr, Vars};
 
 fn data(n: usize, seed: u64) -> Vec<f64> {
@@ -516,7 +516,8 @@ fn prepared_runs_over_new_data_of_the_same_layouts() {
     assert!(!ran.unwrap());
     assert_eq!(shifted, keep);
 
-    // Not covered: reductions and scalar variables; errors as eval_into reports them.
+    // Not covered: reductions inside the expression and scalar variables; errors as
+    // eval_into reports them.
     let a = Array1::from(data(100, 8));
     let mut out = Array1::<f64>::zeros(100);
     let vars = Vars::new().with("a", &a);
@@ -526,11 +527,6 @@ fn prepared_runs_over_new_data_of_the_same_layouts() {
             .unwrap()
             .is_none());
     }
-    let mut out0 = ndarray::arr0(0.0f64);
-    assert!(expr_of("sum(a)", &vars)
-        .prepare(&vars, &mut out0)
-        .unwrap()
-        .is_none());
     let with_k = Vars::new()
         .with("a", &a)
         .with("k", ndexpr::Scalar::F64(2.0));
@@ -547,4 +543,106 @@ fn prepared_runs_over_new_data_of_the_same_layouts() {
     assert_eq!(e.kind(), ErrorKind::Output);
     let e = expr.prepare(&Vars::new(), &mut out).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::UnknownVariable);
+}
+
+/// Small integers as floats: sums and products of them are exact in any order, so the
+/// expected reductions computed here by plain loops are the bits any summation gives.
+fn small_ints(n: usize, seed: u64) -> Vec<f64> {
+    (0..n)
+        .map(|i| ((i as u64 * 7919 + seed * 31) % 17) as f64 - 8.0)
+        .collect()
+}
+
+/// Reductions of the whole expression through `Expr::prepare` + `Prepared::run`: full ones at
+/// sizes around the block and the threads' thresholds, along either axis of a 2-d array (one
+/// reversed), over new data each round; what is not prepared (nothing to reduce), and an
+/// output inside an input (refused, nothing written). Expected values by plain loops.
+#[test]
+fn prepared_reductions_run_over_new_data() {
+    let expr_of = |src: &str, vars: &Vars<'_>| Expr::compile(src, &vars.signature()).unwrap();
+    type Want = fn(&[f64], &[f64]) -> f64;
+    let cases: [(&str, Want); 4] = [
+        ("sum(a*b)", |a, b| a.iter().zip(b).map(|(x, y)| x * y).sum()),
+        ("sum(a)", |a, _| a.iter().sum()),
+        ("max(a - b)", |a, b| {
+            a.iter()
+                .zip(b)
+                .map(|(x, y)| x - y)
+                .fold(f64::NEG_INFINITY, f64::max)
+        }),
+        ("min(2*a + b)", |a, b| {
+            a.iter()
+                .zip(b)
+                .map(|(x, y)| 2.0 * x + y)
+                .fold(f64::INFINITY, f64::min)
+        }),
+    ];
+    for n in [1usize, 7, 511, 512, 513, 1000, 300_001] {
+        let a = Array1::from(small_ints(n, 1));
+        let b = Array1::from(small_ints(n, 2));
+        let vars = Vars::new().with("a", &a).with("b", &b);
+        for (src, want) in cases {
+            let mut out = ndarray::arr0(0.0f64);
+            let expr = expr_of(src, &vars);
+            let prepared = expr
+                .prepare(&vars, &mut out)
+                .unwrap()
+                .expect("a full reduction");
+            let names: Vec<&str> = prepared.input_names().collect();
+            for round in 0..3u64 {
+                let a2 = small_ints(n, 10 + round);
+                let b2 = small_ints(n, 20 + round);
+                let ptrs: Vec<*const u8> = names
+                    .iter()
+                    .map(|&v| if v == "a" { a2.as_ptr() } else { b2.as_ptr() } as *const u8)
+                    .collect();
+                // SAFETY: live arrays of the prepared layouts; `out` is used by nobody else.
+                let ran = unsafe { prepared.run(out.as_mut_ptr() as *mut u8, &ptrs) };
+                assert!(ran.unwrap(), "{src} n={n}");
+                assert_eq!(out[()], want(&a2, &b2), "{src} n={n} round {round}");
+            }
+        }
+    }
+
+    // Along an axis: rows of a reversed 2-d view, and columns.
+    let big = Array2::from_shape_vec((30, 200), small_ints(6000, 3)).unwrap();
+    let vars = Vars::new().with("x", big.slice(s![..;-1, ..]));
+    for (axis, len) in [(0usize, 200usize), (1, 30)] {
+        let expr = expr_of(&format!("sum(x*x, axis={axis})"), &vars);
+        let mut out = Array1::<f64>::zeros(len);
+        let prepared = expr.prepare(&vars, &mut out).unwrap().unwrap();
+        let big2 = big.mapv(|v| v - 1.0);
+        let ptr = big2.slice(s![..;-1, ..]).as_ptr() as *const u8;
+        // SAFETY: a view of `big2` of the prepared layout; `out` is used by nobody else.
+        assert!(unsafe { prepared.run(out.as_mut_ptr() as *mut u8, &[ptr]) }.unwrap());
+        let want = big2
+            .slice(s![..;-1, ..])
+            .mapv(|v| v * v)
+            .sum_axis(Axis(axis));
+        assert_eq!(out, want, "axis {axis}");
+    }
+
+    // Nothing to reduce: not prepared (eval_into gives the identity or the error).
+    let empty = Array1::<f64>::zeros(0);
+    let vars = Vars::new().with("a", &empty);
+    let mut out0 = ndarray::arr0(0.0f64);
+    assert!(expr_of("sum(a)", &vars)
+        .prepare(&vars, &mut out0)
+        .unwrap()
+        .is_none());
+    // An output inside an input: refused, nothing written.
+    let a = Array1::from(small_ints(100, 4));
+    let vars = Vars::new().with("a", &a);
+    let prepared = expr_of("sum(a)", &vars)
+        .prepare(&vars, &mut out0)
+        .unwrap()
+        .unwrap();
+    let mut buf = small_ints(100, 5);
+    let keep = buf.clone();
+    let p = buf.as_mut_ptr();
+    // SAFETY: `buf` is live, of the prepared layout; `run` must refuse (the output is its
+    // element 3) without writing.
+    let ran = unsafe { prepared.run(p.add(3) as *mut u8, &[p as *const u8]) };
+    assert!(!ran.unwrap());
+    assert_eq!(buf, keep);
 }

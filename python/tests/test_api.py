@@ -668,6 +668,38 @@ def test_repeated_calls_in_place_and_overlapping():
         np.testing.assert_array_equal(buf[1:], want)
 
 
+def test_repeated_reductions_use_new_data_every_time():
+    # Reductions of the whole expression are prepared too: new data every call, full and
+    # along an axis, into a new array or `out`, and an `out` inside an input.
+    rng = np.random.default_rng(18)
+    for dt in (np.float64, np.float32):
+        for n in (1, 1000, 5001):
+            for _ in _calls(5):
+                a = rng.standard_normal(n).astype(dt)
+                b = rng.standard_normal(n).astype(dt)
+                r = ne.evaluate("sum(a*b)")
+                assert r.dtype == dt and r.ndim == 0
+                rtol = 1e-5 if dt == np.float32 else 1e-12
+                np.testing.assert_allclose(r, np.sum(a * b), rtol=rtol)
+                assert ne.evaluate("max(a - b)") == np.max(a - b)
+                assert ne.evaluate("min(2*a + b)") == np.min(2 * a + b)
+        for _ in _calls(5):
+            x = rng.standard_normal((30, 40)).astype(dt)[::-1]
+            for axis in (0, 1):
+                want = np.max(x * x, axis=axis)
+                np.testing.assert_array_equal(ne.evaluate(f"max(x*x, axis={axis})"), want)
+    out = np.empty(())
+    for _ in _calls(5):
+        a = rng.standard_normal(1000)
+        assert ne.evaluate("max(a)", out=out) is out
+        assert out == np.max(a)
+    buf = np.arange(100.0)
+    for _ in _calls(5):
+        want = np.max(buf[:50] * 2)
+        ne.evaluate("max(x * 2)", local_dict={"x": buf[:50]}, out=buf[10:11].reshape(()))
+        assert buf[10] == want
+
+
 def test_repeated_calls_with_misaligned_data_of_the_same_layout():
     values = np.random.default_rng(16).standard_normal(500)
     raw = np.zeros(500 * 8 + 16, np.uint8)

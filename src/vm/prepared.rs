@@ -10,6 +10,7 @@
 
 use super::exec::{self, Slot};
 use super::plan::{broadcast_strides, byte_range};
+use super::reduce;
 use super::{
     bind, guard, overlaps_partially, run_setup, setup, steps_like, ArrayMut, Bound, RunOptions,
     Setup, Var, Vars,
@@ -42,7 +43,7 @@ use crate::error::{Error, ErrorKind, Result};
 /// ```
 pub struct Prepared {
     expr: Expr,
-    setup: Setup,
+    body: Body,
     /// Constants and scalars computed by the prologue.
     slots: Vec<Slot>,
     opts: RunOptions,
@@ -51,16 +52,22 @@ pub struct Prepared {
     spans: Vec<Option<(isize, isize)>>,
     /// Per input: whether it steps through the iteration exactly as the output does (same
     /// element size, same strides after broadcasting), so that the output may be that input
-    /// (`a = 2*a`: every element read before its block is written).
+    /// (`a = 2*a`: every element read before its block is written). Never for a reduction,
+    /// whose output may share no memory with an input.
     like_out: Vec<bool>,
+}
+
+/// What a run does with the data: the element-wise block loop, or a reduction's.
+enum Body {
+    Elementwise(Setup),
+    Reduce(Box<reduce::Setup>),
 }
 
 impl std::fmt::Debug for Prepared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Prepared")
             .field("source", &self.expr.source())
-            .field("shape", &self.setup.plan.len())
-            .field("block", &self.setup.block)
+            .field("reduction", &matches!(self.body, Body::Reduce(_)))
             .finish_non_exhaustive()
     }
 }
@@ -77,9 +84,11 @@ impl Expr {
     /// data of the same layouts as often as needed, without redoing that work. Errors as
     /// [`Expr::eval_into`] would report them (unknown variable, shapes, `out`'s dtype or shape).
     ///
-    /// `Ok(None)` for what a run over data pointers does not cover: reductions (`sum(a)`,
-    /// `a - mean(a)`), and expressions with a scalar variable (a [`Scalar`](crate::Scalar) or a
-    /// 0-d array), whose value is part of the binding.
+    /// A reduction of the whole expression (`sum(a*b)`, `max(a, axis=0)`) is prepared too, its
+    /// output of the reduced shape. `Ok(None)` for what a run over data pointers does not
+    /// cover: reductions inside the expression (`a - mean(a)`: their values are part of the
+    /// binding), reductions of no elements or into none, and expressions with a scalar variable
+    /// (a [`Scalar`](crate::Scalar) or a 0-d array), whose value is part of the binding.
     pub fn prepare<'o>(
         &self,
         vars: &Vars<'_>,
@@ -87,10 +96,7 @@ impl Expr {
     ) -> Result<Option<Prepared>> {
         let mut out = out.into();
         let program = self.program();
-        if program.reduce.is_some()
-            || !program.reductions.is_empty()
-            || !program.scalar_vars.is_empty()
-        {
+        if !program.reductions.is_empty() || !program.scalar_vars.is_empty() {
             return Ok(None);
         }
         guard(|| {
@@ -104,23 +110,53 @@ impl Expr {
             let mut extra = Vec::new();
             let mut bound: Bound = bind(program, vars, &mut extra)?;
             super::check_output_dtype(program, &out)?;
-            super::check_output_shape(out.shape(), &bound.shape)?;
-            bound.shape = out.shape().to_vec();
             let raw = out.raw();
-            let setup = setup(program, &bound, &raw, &opts)?;
+            let body = match &program.reduce {
+                Some(spec) => {
+                    let want = reduce::result_shape(spec, &bound.shape)?;
+                    if raw.shape != want {
+                        return Err(Error::new(
+                            ErrorKind::Shape,
+                            format!(
+                                "output has shape {} but the reduction gives shape {}",
+                                super::shape_str(&raw.shape),
+                                super::shape_str(&want)
+                            ),
+                        ));
+                    }
+                    let count = match reduce::normalize_axis(spec, bound.shape.len())? {
+                        None => bound.shape.iter().product::<usize>(),
+                        Some(k) => bound.shape[k],
+                    };
+                    if count == 0 || want.contains(&0) {
+                        return Ok(None);
+                    }
+                    Body::Reduce(Box::new(reduce::Setup::new(program, &bound, &raw, &opts)?))
+                }
+                None => {
+                    super::check_output_shape(out.shape(), &bound.shape)?;
+                    bound.shape = out.shape().to_vec();
+                    Body::Elementwise(setup(program, &bound, &raw, &opts)?)
+                }
+            };
             let mut slots = bound.slots;
             exec::run_prologue(program, &mut slots, opts.lookup)?;
             let out_strides = raw.byte_strides();
-            let out_steps = broadcast_strides(&raw.shape, &out_strides, &bound.shape);
+            let elementwise = matches!(body, Body::Elementwise(_));
+            let out_steps = if elementwise {
+                broadcast_strides(&raw.shape, &out_strides, &bound.shape)
+            } else {
+                Vec::new()
+            };
             let mut spans = vec![span(&raw.shape, &out_strides, raw.size)];
             let mut like_out = Vec::with_capacity(bound.inputs.len());
             for input in &bound.inputs {
                 spans.push(span(&input.shape, &input.byte_strides(), input.size));
-                like_out.push(steps_like(input, raw.size, &out_steps, &bound.shape));
+                like_out.push(elementwise && steps_like(input, raw.size, &out_steps, &bound.shape));
             }
             Ok(Some(Prepared {
                 expr: self.clone(),
-                setup,
+                body,
                 slots,
                 opts,
                 spans,
@@ -172,7 +208,8 @@ impl Prepared {
     /// element, as `as_ptr` gives, whatever its strides). Returns `Ok(false)`, having written
     /// nothing, when the output partially overlaps an input (evaluate with
     /// [`Expr::eval_into`] then, which goes through a temporary); an output that *is* one of
-    /// the inputs (same pointer and strides) is fine.
+    /// the inputs (same pointer and strides) is fine, except for a reduction, whose output
+    /// shares no memory with an input.
     ///
     /// # Safety
     /// Every pointer must address a live array of exactly the layout (shape, strides, dtype) its
@@ -193,12 +230,18 @@ impl Prepared {
         if self.partially_overlaps(out, inputs) {
             return Ok(false);
         }
-        let bases = std::iter::once(out)
-            .chain(inputs.iter().map(|&p| p as *mut u8))
-            .collect();
         let program = self.expr.program();
-        guard(|| run_setup(program, &self.setup, &self.slots, bases, &self.opts))
-            .map_err(|e| e.with_source(self.expr.source()))?;
+        guard(|| match &self.body {
+            Body::Elementwise(setup) => {
+                let bases = std::iter::once(out)
+                    .chain(inputs.iter().map(|&p| p as *mut u8))
+                    .collect();
+                run_setup(program, setup, &self.slots, bases, &self.opts)
+            }
+            // SAFETY: the caller's contract; the output meets no input (checked above).
+            Body::Reduce(setup) => unsafe { setup.run(program, &self.slots, out, inputs) },
+        })
+        .map_err(|e| e.with_source(self.expr.source()))?;
         Ok(true)
     }
 }

@@ -17,7 +17,7 @@
 //! result is NumPy's bit for bit. Over an outer axis, rows are added one after another (NumPy's
 //! order) within at most [`SWEEP_CHUNKS`] chunks of consecutive rows, and the chunks pairwise.
 
-use super::exec::{self, is_flat, Job, Sweep};
+use super::exec::{self, is_flat, Job, Slot, Sweep};
 use super::plan::{broadcast_strides, Plan};
 use super::{Bound, RawArray, RunOptions};
 use crate::bytecode::{Op, Operand, Program, Reduce, ReduceKind};
@@ -1208,14 +1208,12 @@ pub(super) fn execute(
     let spec = program
         .reduce
         .ok_or_else(|| Error::new(ErrorKind::Internal, "not a reduction program"))?;
-    let shape = bound.shape.clone();
-    let axis = normalize_axis(&spec, shape.len())?;
+    let axis = normalize_axis(&spec, bound.shape.len())?;
     let count: usize = match axis {
-        None => shape.iter().product(),
-        Some(k) => shape[k],
+        None => bound.shape.iter().product(),
+        Some(k) => bound.shape[k],
     };
-    let out_count: usize = out.shape.iter().product();
-    if out_count == 0 {
+    if out.shape.iter().product::<usize>() == 0 {
         return Ok(());
     }
     if count == 0 {
@@ -1227,189 +1225,288 @@ pub(super) fn execute(
         for_each_element(out, &mut |p| unsafe { r.finish_empty(p) });
         return Ok(());
     }
-
-    // Operand 0 decides the order of the walk and what a block's segments point at.
-    let is_arg = matches!(spec.kind, ReduceKind::ArgMin | ReduceKind::ArgMax);
-    let (base0, size0, strides0): (*mut u8, usize, Vec<isize>) = match axis {
-        // argmin/argmax: a C-ordered "array" of element size 1 at address 0, so that operand
-        // 0's address of an element is its flat C-order index (NumPy's answer), and the walk
-        // is in C order.
-        None if is_arg => {
-            let mut acc = 1isize;
-            let mut s: Vec<isize> = shape
-                .iter()
-                .rev()
-                .map(|&d| {
-                    let s = acc;
-                    acc *= d as isize;
-                    s
-                })
-                .collect();
-            s.reverse();
-            (
-                std::ptr::null_mut(),
-                1,
-                broadcast_strides(&shape, &s, &shape),
-            )
-        }
-        // Other full reductions walk in the first input's memory order (never dereferenced).
-        None => (
-            std::ptr::null_mut(),
-            1,
-            match bound.inputs.first() {
-                Some(i) => broadcast_strides(&i.shape, &i.byte_strides(), &shape),
-                None => vec![0; shape.len()],
-            },
-        ),
-        // Axis: the output, repeated along the reduced axis (stride 0), which the plan then
-        // puts innermost: each row of the plan is one output element's run.
-        Some(k) => {
-            let mut s = out.byte_strides();
-            s.insert(k, 0);
-            (out.ptr, out.size, broadcast_strides(&shape, &s, &shape))
-        }
-    };
-    let mut strides = vec![strides0];
-    let mut bases = vec![base0];
-    let mut sizes = vec![size0];
-    for input in &bound.inputs {
-        strides.push(broadcast_strides(
-            &input.shape,
-            &input.byte_strides(),
-            &shape,
-        ));
-        bases.push(input.ptr);
-        sizes.push(input.size);
-    }
-    // Not `exec::auto_block`'s short blocks: a sum's fold streams its input itself (`sum(a)`,
-    // and `sum(a*b)` through `block_products`), and measured slower in them (sum(a) 1.2x its
-    // read against 1.0x); along an axis, runs of up to `BLOCK` stay NumPy's bits.
-    let mut block = opts.block.unwrap_or(exec::BLOCK).max(1);
-    let threads = opts.threads.unwrap_or_else(super::num_threads).max(1);
-    let swept = match axis {
-        Some(_) if count > 1 => sweep_plan(&shape, &strides, block, threads),
-        _ => None,
-    };
-    let plan = match &swept {
-        Some((plan, _)) => plan.clone(),
-        None => Plan::new(&shape, &strides),
-    };
-    let mode = match axis {
-        _ if swept.is_some() => {
-            let sweep = swept.as_ref().expect("checked").1;
-            Mode::Sweep {
-                sweep,
-                inner: plan.inner,
-                block,
-                out_stride: plan.inner_strides[0],
-            }
-        }
-        None => Mode::Partials,
-        Some(_) if count == 1 => Mode::Each {
-            stride: plan.inner_strides[0],
-        },
-        Some(_) => {
-            if plan.inner != count {
-                return Err(Error::new(
-                    ErrorKind::Internal,
-                    "the reduced axis is not the plan's inner axis",
-                ));
-            }
-            if plan.rows() > 1 && count < block / 4 {
-                // Blocks of whole runs: a short axis's runs are then never split between
-                // blocks (nor threads), and each is finished as soon as it is folded.
-                block = (block / count) * count;
-            }
-            if is_flat(&plan, block) {
-                Mode::Runs
-            } else {
-                Mode::Partials
-            }
-        }
-    };
-    let flat = is_flat(&plan, block);
-    let scalar_inputs: Vec<bool> = (1..strides.len())
-        .map(|op| !flat && plan.inner > 1 && plan.inner_strides[op] == 0)
-        .collect();
-    let kernels = exec::body_kernels(program, opts.lookup, &scalar_inputs)?;
+    let setup = Setup::new(program, bound, out, opts)?;
     exec::run_prologue(program, &mut bound.slots, opts.lookup)?;
-    let units = if flat {
-        plan.len().div_ceil(block)
-    } else {
-        plan.units(block)
-    };
-    let cells = match mode {
-        Mode::Partials => units,
-        Mode::Sweep { sweep, inner, .. } => sweep.chunks * sweep.groups() * inner,
-        _ => 0,
-    };
-    let reducer = reducer(&spec, mode, cells)?;
-    // A body that only copies an input (`sum(a)`) is skipped: the values are read where they
-    // are (or from the gather buffer).
-    let direct = match program.body.as_slice() {
-        [i] if i.op == Op::Copy && kernels[0].bcast == 0 => match i.args[0] {
-            Operand::Input(k) if program.inputs[k as usize].dtype == i.ty => Some(k as usize),
-            _ => None,
-        },
-        _ => None,
-    };
-    // `sum(a*b)`: the multiply's products go straight into the fold, so no pass writes them
-    // to a register and reads them back: the fold's additions then overlap the loads of a and
-    // b (measured: 1.6x the time of a fused loop otherwise, one thread at 10^7).
-    let products = direct.is_none()
-        && reducer.folds_products()
-        && program
-            .body
-            .last()
-            .is_some_and(|i| i.op == Op::Multiply && i.ty == spec.ty && i.out == spec.ty);
-    let job = Job {
-        program,
-        kernels: &kernels,
-        slots: &bound.slots,
-        plan: &plan,
-        bases,
-        sizes: &sizes,
-        block,
-        stream: false,
-        negative_power: Default::default(),
-        sink: Some(&*reducer),
-        direct,
-        products,
-        sweep: swept.map(|(_, s)| s),
-    };
-    exec::run_job(job, threads, opts.parallel_work)?;
-    if let Mode::Sweep { sweep, .. } = mode {
-        if sweep.chunks > 1 {
-            let mut offsets = vec![0isize; strides.len()];
-            for g in 0..sweep.groups() {
-                let (b, a) = (g / sweep.after, g % sweep.after);
-                plan.row_offsets(b * sweep.count * sweep.after + a, &mut offsets);
-                // SAFETY: the group's first output element (row 0 of the reduced axis, which
-                // operand 0 does not step along); every unit was folded.
-                unsafe { reducer.finish_group(g, out.ptr.wrapping_offset(offsets[0])) };
-            }
+    let inputs: Vec<*const u8> = bound.inputs.iter().map(|i| i.ptr as *const u8).collect();
+    // SAFETY: the bound inputs and `out` are the arrays the setup was made for.
+    unsafe { setup.run(program, &bound.slots, out.ptr, &inputs) }
+}
+
+/// What a reduction's evaluation decides from the layouts of its operands alone (the walk, the
+/// blocks, the kernels, how values become results), for [`Setup::run`] over their data; made
+/// once per call by [`execute`], or once for many calls by a
+/// [`Prepared`](super::prepared::Prepared) evaluation.
+pub(super) struct Setup {
+    spec: Reduce,
+    axis: Option<usize>,
+    /// Values folded into each result.
+    count: usize,
+    plan: Plan,
+    sweep: Option<Sweep>,
+    mode: Mode,
+    block: usize,
+    threads: usize,
+    parallel_work: usize,
+    kernels: Vec<exec::BodyKernel>,
+    /// Element size of each operand (0: the output, or 1 for a full reduction's walk).
+    sizes: Vec<usize>,
+    /// Work units of the block loop, and the reducer's cells (partials or accumulators).
+    units: usize,
+    cells: usize,
+    direct: Option<usize>,
+    products: bool,
+}
+
+impl Setup {
+    /// The setup of `program` (a reduction) over `bound`'s inputs into `out` (the reduced
+    /// shape), neither empty.
+    pub(super) fn new(
+        program: &Program,
+        bound: &Bound,
+        out: &RawArray,
+        opts: &RunOptions,
+    ) -> Result<Setup> {
+        let spec = program
+            .reduce
+            .ok_or_else(|| Error::new(ErrorKind::Internal, "not a reduction program"))?;
+        let shape = bound.shape.clone();
+        let axis = normalize_axis(&spec, shape.len())?;
+        let count: usize = match axis {
+            None => shape.iter().product(),
+            Some(k) => shape[k],
+        };
+        if count == 0 || out.shape.iter().product::<usize>() == 0 {
+            return Err(Error::new(
+                ErrorKind::Internal,
+                "an empty reduction has no setup",
+            ));
         }
-    }
-    if mode == Mode::Partials {
-        match axis {
-            // SAFETY: the 0-d output; every unit was folded.
-            None => unsafe { reducer.finish_units(0..units, count, out.ptr) },
+        // Operand 0 decides the order of the walk and what a block's segments point at.
+        let is_arg = matches!(spec.kind, ReduceKind::ArgMin | ReduceKind::ArgMax);
+        let (size0, strides0): (usize, Vec<isize>) = match axis {
+            // argmin/argmax: a C-ordered "array" of element size 1 at address 0, so that operand
+            // 0's address of an element is its flat C-order index (NumPy's answer), and the walk
+            // is in C order.
+            None if is_arg => {
+                let mut acc = 1isize;
+                let mut s: Vec<isize> = shape
+                    .iter()
+                    .rev()
+                    .map(|&d| {
+                        let s = acc;
+                        acc *= d as isize;
+                        s
+                    })
+                    .collect();
+                s.reverse();
+                (1, broadcast_strides(&shape, &s, &shape))
+            }
+            // Other full reductions walk in the first input's memory order (never dereferenced).
+            None => (
+                1,
+                match bound.inputs.first() {
+                    Some(i) => broadcast_strides(&i.shape, &i.byte_strides(), &shape),
+                    None => vec![0; shape.len()],
+                },
+            ),
+            // Axis: the output, repeated along the reduced axis (stride 0), which the plan then
+            // puts innermost: each row of the plan is one output element's run.
+            Some(k) => {
+                let mut s = out.byte_strides();
+                s.insert(k, 0);
+                (out.size, broadcast_strides(&shape, &s, &shape))
+            }
+        };
+        let mut strides = vec![strides0];
+        let mut sizes = vec![size0];
+        for input in &bound.inputs {
+            strides.push(broadcast_strides(
+                &input.shape,
+                &input.byte_strides(),
+                &shape,
+            ));
+            sizes.push(input.size);
+        }
+        // Not `exec::auto_block`'s short blocks: a sum's fold streams its input itself (`sum(a)`,
+        // and `sum(a*b)` through `block_products`), and measured slower in them (sum(a) 1.2x its
+        // read against 1.0x); along an axis, runs of up to `BLOCK` stay NumPy's bits.
+        let mut block = opts.block.unwrap_or(exec::BLOCK).max(1);
+        let threads = opts.threads.unwrap_or_else(super::num_threads).max(1);
+        let swept = match axis {
+            Some(_) if count > 1 => sweep_plan(&shape, &strides, block, threads),
+            _ => None,
+        };
+        let plan = match &swept {
+            Some((plan, _)) => plan.clone(),
+            None => Plan::new(&shape, &strides),
+        };
+        let mode = match axis {
+            _ if swept.is_some() => {
+                let sweep = swept.as_ref().expect("checked").1;
+                Mode::Sweep {
+                    sweep,
+                    inner: plan.inner,
+                    block,
+                    out_stride: plan.inner_strides[0],
+                }
+            }
+            None => Mode::Partials,
+            Some(_) if count == 1 => Mode::Each {
+                stride: plan.inner_strides[0],
+            },
             Some(_) => {
-                let bpr = plan.blocks_per_row(block);
-                let mut offsets = vec![0isize; strides.len()];
-                for row in 0..plan.rows() {
-                    plan.row_offsets(row, &mut offsets);
-                    // SAFETY: the row's output element; the row's units were folded.
-                    unsafe {
-                        reducer.finish_units(
-                            row * bpr..(row + 1) * bpr,
-                            count,
-                            out.ptr.wrapping_offset(offsets[0]),
-                        )
-                    };
+                if plan.inner != count {
+                    return Err(Error::new(
+                        ErrorKind::Internal,
+                        "the reduced axis is not the plan's inner axis",
+                    ));
+                }
+                if plan.rows() > 1 && count < block / 4 {
+                    // Blocks of whole runs: a short axis's runs are then never split between
+                    // blocks (nor threads), and each is finished as soon as it is folded.
+                    block = (block / count) * count;
+                }
+                if is_flat(&plan, block) {
+                    Mode::Runs
+                } else {
+                    Mode::Partials
+                }
+            }
+        };
+        let flat = is_flat(&plan, block);
+        let scalar_inputs: Vec<bool> = (1..strides.len())
+            .map(|op| !flat && plan.inner > 1 && plan.inner_strides[op] == 0)
+            .collect();
+        let kernels = exec::body_kernels(program, opts.lookup, &scalar_inputs)?;
+        let units = if flat {
+            plan.len().div_ceil(block)
+        } else {
+            plan.units(block)
+        };
+        let cells = match mode {
+            Mode::Partials => units,
+            Mode::Sweep { sweep, inner, .. } => sweep.chunks * sweep.groups() * inner,
+            _ => 0,
+        };
+        // (A reducer of no cells: only its kind is asked.)
+        let folds_products = reducer(&spec, mode, 0)?.folds_products();
+        // A body that only copies an input (`sum(a)`) is skipped: the values are read where they
+        // are (or from the gather buffer).
+        let direct = match program.body.as_slice() {
+            [i] if i.op == Op::Copy && kernels[0].bcast == 0 => match i.args[0] {
+                Operand::Input(k) if program.inputs[k as usize].dtype == i.ty => Some(k as usize),
+                _ => None,
+            },
+            _ => None,
+        };
+        // `sum(a*b)`: the multiply's products go straight into the fold, so no pass writes them
+        // to a register and reads them back: the fold's additions then overlap the loads of a and
+        // b (measured: 1.6x the time of a fused loop otherwise, one thread at 10^7).
+        let products = direct.is_none()
+            && folds_products
+            && program
+                .body
+                .last()
+                .is_some_and(|i| i.op == Op::Multiply && i.ty == spec.ty && i.out == spec.ty);
+        Ok(Setup {
+            spec,
+            axis,
+            count,
+            plan,
+            sweep: swept.map(|(_, s)| s),
+            mode,
+            block,
+            threads,
+            parallel_work: opts.parallel_work,
+            kernels,
+            sizes,
+            units,
+            cells,
+            direct,
+            products,
+        })
+    }
+
+    /// Folds the inputs at `inputs` (each its first logical element's address, in the
+    /// program's input order) into the output at `out`.
+    ///
+    /// # Safety
+    /// The pointers must address live arrays of the layouts the setup was made for, aligned,
+    /// the inputs readable and the output writable for the whole call, the output sharing no
+    /// memory with an input and not accessed by anyone else meanwhile; `slots` the program's
+    /// scalar slots with its prologue run.
+    pub(super) unsafe fn run(
+        &self,
+        program: &Program,
+        slots: &[Slot],
+        out: *mut u8,
+        inputs: &[*const u8],
+    ) -> Result<()> {
+        if inputs.len() + 1 != self.sizes.len() {
+            return Err(Error::new(
+                ErrorKind::Internal,
+                "a reduction run with the wrong number of inputs",
+            ));
+        }
+        let reducer = reducer(&self.spec, self.mode, self.cells)?;
+        // Operand 0: the output along an axis; a full reduction's walk (never dereferenced).
+        let base0 = match self.axis {
+            Some(_) => out,
+            None => std::ptr::null_mut(),
+        };
+        let bases = std::iter::once(base0)
+            .chain(inputs.iter().map(|&p| p as *mut u8))
+            .collect();
+        let job = Job {
+            program,
+            kernels: &self.kernels,
+            slots,
+            plan: &self.plan,
+            bases,
+            sizes: &self.sizes,
+            block: self.block,
+            stream: false,
+            negative_power: Default::default(),
+            sink: Some(&*reducer),
+            direct: self.direct,
+            products: self.products,
+            sweep: self.sweep,
+        };
+        exec::run_job(job, self.threads, self.parallel_work)?;
+        let plan = &self.plan;
+        if let Mode::Sweep { sweep, .. } = self.mode {
+            if sweep.chunks > 1 {
+                let mut offsets = vec![0isize; self.sizes.len()];
+                for g in 0..sweep.groups() {
+                    let (b, a) = (g / sweep.after, g % sweep.after);
+                    plan.row_offsets(b * sweep.count * sweep.after + a, &mut offsets);
+                    // SAFETY: the group's first output element (row 0 of the reduced axis,
+                    // which operand 0 does not step along); every unit was folded.
+                    unsafe { reducer.finish_group(g, out.wrapping_offset(offsets[0])) };
                 }
             }
         }
+        if self.mode == Mode::Partials {
+            match self.axis {
+                // SAFETY: the 0-d output; every unit was folded.
+                None => unsafe { reducer.finish_units(0..self.units, self.count, out) },
+                Some(_) => {
+                    let bpr = plan.blocks_per_row(self.block);
+                    let mut offsets = vec![0isize; self.sizes.len()];
+                    for row in 0..plan.rows() {
+                        plan.row_offsets(row, &mut offsets);
+                        // SAFETY: the row's output element; the row's units were folded.
+                        unsafe {
+                            reducer.finish_units(
+                                row * bpr..(row + 1) * bpr,
+                                self.count,
+                                out.wrapping_offset(offsets[0]),
+                            )
+                        };
+                    }
+                }
+            }
+        }
+        Ok(())
     }
-    Ok(())
 }
