@@ -622,6 +622,19 @@ fn prepared_reductions_run_over_new_data() {
         assert_eq!(out, want, "axis {axis}");
     }
 
+    // An output of another shape than the reduction's: the error eval_into gives.
+    let a = Array1::from(small_ints(10, 6));
+    let vars = Vars::new().with("a", &a);
+    let mut three = Array1::<f64>::zeros(3);
+    let e = expr_of("sum(a)", &vars)
+        .prepare(&vars, &mut three)
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Shape);
+    assert!(
+        e.to_string().contains("the reduction gives shape ()"),
+        "{e}"
+    );
+
     // Nothing to reduce: not prepared (eval_into gives the identity or the error).
     let empty = Array1::<f64>::zeros(0);
     let vars = Vars::new().with("a", &empty);

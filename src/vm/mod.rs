@@ -21,7 +21,7 @@ pub use exec::{Lookup, BLOCK, MEMORY_BLOCK, MEMORY_BYTES};
 pub use prepared::Prepared;
 pub use threads::{num_threads, set_num_threads};
 
-use crate::bytecode::{Program, ScalarInit};
+use crate::bytecode::{Program, Reduce, ScalarInit};
 use crate::compile::{Expr, PyValue, Signature};
 use crate::error::{Error, ErrorKind, Result};
 use crate::types::{DType, Element, Scalar};
@@ -952,6 +952,22 @@ fn check_output_shape(out_shape: &[usize], shape: &[usize]) -> Result<()> {
     Ok(())
 }
 
+/// Checks that `out_shape` is exactly what reduction `spec` gives over operands of `shape`.
+fn check_reduction_shape(spec: &Reduce, out_shape: &[usize], shape: &[usize]) -> Result<()> {
+    let want = reduce::result_shape(spec, shape)?;
+    if out_shape != want {
+        return Err(Error::new(
+            ErrorKind::Shape,
+            format!(
+                "output has shape {} but the reduction gives shape {}",
+                shape_str(out_shape),
+                shape_str(&want)
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Evaluates `program` over `vars` into `out`, which must have the result's dtype and the
 /// operands' broadcast shape (or a shape they broadcast to). `out` may be one of the inputs
 /// (in-place update); an output that partially overlaps an input is evaluated through a
@@ -970,17 +986,7 @@ pub fn eval_program_into(
         if let Some(spec) = &program.reduce {
             // A reduction's output has exactly the reduced shape, and never shares memory
             // with an input (its elements are written while inputs are still being read).
-            let want = reduce::result_shape(spec, &bound.shape)?;
-            if out_shape != want {
-                return Err(Error::new(
-                    ErrorKind::Shape,
-                    format!(
-                        "output has shape {} but the reduction gives shape {}",
-                        shape_str(&out_shape),
-                        shape_str(&want)
-                    ),
-                ));
-            }
+            check_reduction_shape(spec, &out_shape, &bound.shape)?;
             let raw = out.raw();
             if overlaps_any(&raw, &bound) {
                 let tmp = new_output(program, &mut bound, opts)?;

@@ -113,22 +113,12 @@ impl Expr {
             let raw = out.raw();
             let body = match &program.reduce {
                 Some(spec) => {
-                    let want = reduce::result_shape(spec, &bound.shape)?;
-                    if raw.shape != want {
-                        return Err(Error::new(
-                            ErrorKind::Shape,
-                            format!(
-                                "output has shape {} but the reduction gives shape {}",
-                                super::shape_str(&raw.shape),
-                                super::shape_str(&want)
-                            ),
-                        ));
-                    }
+                    super::check_reduction_shape(spec, &raw.shape, &bound.shape)?;
                     let count = match reduce::normalize_axis(spec, bound.shape.len())? {
                         None => bound.shape.iter().product::<usize>(),
                         Some(k) => bound.shape[k],
                     };
-                    if count == 0 || want.contains(&0) {
+                    if count == 0 || raw.shape.contains(&0) {
                         return Ok(None);
                     }
                     Body::Reduce(Box::new(reduce::Setup::new(program, &bound, &raw, &opts)?))
