@@ -114,14 +114,11 @@ impl Expr {
             let body = match &program.reduce {
                 Some(spec) => {
                     super::check_reduction_shape(spec, &raw.shape, &bound.shape)?;
-                    let count = match reduce::normalize_axis(spec, bound.shape.len())? {
-                        None => bound.shape.iter().product::<usize>(),
-                        Some(k) => bound.shape[k],
-                    };
-                    if count == 0 || raw.shape.contains(&0) {
+                    // Nothing to reduce: eval_into gives the identity or the error.
+                    let Some(setup) = reduce::Setup::new(program, &bound, &raw, &opts)? else {
                         return Ok(None);
-                    }
-                    Body::Reduce(Box::new(reduce::Setup::new(program, &bound, &raw, &opts)?))
+                    };
+                    Body::Reduce(Box::new(setup))
                 }
                 None => {
                     super::check_output_shape(out.shape(), &bound.shape)?;

@@ -1205,18 +1205,14 @@ pub(super) fn execute(
     out: &RawArray,
     opts: &RunOptions,
 ) -> Result<()> {
-    let spec = program
-        .reduce
-        .ok_or_else(|| Error::new(ErrorKind::Internal, "not a reduction program"))?;
-    let axis = normalize_axis(&spec, bound.shape.len())?;
-    let count: usize = match axis {
-        None => bound.shape.iter().product(),
-        Some(k) => bound.shape[k],
-    };
-    if out.shape.iter().product::<usize>() == 0 {
-        return Ok(());
-    }
-    if count == 0 {
+    let Some(setup) = Setup::new(program, bound, out, opts)? else {
+        // Nothing to reduce, or nothing to reduce into.
+        if out.shape.contains(&0) {
+            return Ok(());
+        }
+        let spec = program
+            .reduce
+            .ok_or_else(|| Error::new(ErrorKind::Internal, "not a reduction program"))?;
         if !spec.kind.has_identity() {
             return Err(empty_error(spec.kind));
         }
@@ -1224,8 +1220,7 @@ pub(super) fn execute(
         // SAFETY: every element of the output, of the result dtype.
         for_each_element(out, &mut |p| unsafe { r.finish_empty(p) });
         return Ok(());
-    }
-    let setup = Setup::new(program, bound, out, opts)?;
+    };
     exec::run_prologue(program, &mut bound.slots, opts.lookup)?;
     let inputs: Vec<*const u8> = bound.inputs.iter().map(|i| i.ptr as *const u8).collect();
     // SAFETY: the bound inputs and `out` are the arrays the setup was made for.
@@ -1259,13 +1254,13 @@ pub(super) struct Setup {
 
 impl Setup {
     /// The setup of `program` (a reduction) over `bound`'s inputs into `out` (the reduced
-    /// shape), neither empty.
+    /// shape); `None` when there is nothing to reduce (no values per result) or no result.
     pub(super) fn new(
         program: &Program,
         bound: &Bound,
         out: &RawArray,
         opts: &RunOptions,
-    ) -> Result<Setup> {
+    ) -> Result<Option<Setup>> {
         let spec = program
             .reduce
             .ok_or_else(|| Error::new(ErrorKind::Internal, "not a reduction program"))?;
@@ -1275,11 +1270,8 @@ impl Setup {
             None => shape.iter().product(),
             Some(k) => shape[k],
         };
-        if count == 0 || out.shape.iter().product::<usize>() == 0 {
-            return Err(Error::new(
-                ErrorKind::Internal,
-                "an empty reduction has no setup",
-            ));
+        if count == 0 || out.shape.contains(&0) {
+            return Ok(None);
         }
         // Operand 0 decides the order of the walk and what a block's segments point at.
         let is_arg = matches!(spec.kind, ReduceKind::ArgMin | ReduceKind::ArgMax);
@@ -1408,7 +1400,7 @@ impl Setup {
                 .body
                 .last()
                 .is_some_and(|i| i.op == Op::Multiply && i.ty == spec.ty && i.out == spec.ty);
-        Ok(Setup {
+        Ok(Some(Setup {
             spec,
             axis,
             count,
@@ -1424,7 +1416,7 @@ impl Setup {
             cells,
             direct,
             products,
-        })
+        }))
     }
 
     /// Folds the inputs at `inputs` (each its first logical element's address, in the
