@@ -32,7 +32,7 @@ use ndarray::{
     Dimension, IxDyn, ShapeBuilder,
 };
 use num_complex::{Complex32, Complex64};
-use plan::{broadcast_shapes, broadcast_strides, byte_range, shape_str, Plan};
+use plan::{broadcast_shapes, broadcast_strides, byte_range, contiguous_strides, shape_str, Plan};
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
@@ -847,30 +847,7 @@ fn run_new<T: VmElement>(program: &Program, bound: &mut Bound, opts: &RunOptions
     let mut data: Vec<T> = Vec::with_capacity(n);
     memory::advise_huge_pages(data.as_mut_ptr() as *mut u8, n * T::DTYPE.size());
     let shape = IxDyn(&out_shape);
-    let strides: Vec<isize> = if bound.fortran {
-        let mut acc = 1isize;
-        out_shape
-            .iter()
-            .map(|&d| {
-                let s = acc;
-                acc *= d.max(1) as isize;
-                s
-            })
-            .collect()
-    } else {
-        let mut acc = 1isize;
-        let mut s: Vec<isize> = out_shape
-            .iter()
-            .rev()
-            .map(|&d| {
-                let s = acc;
-                acc *= d.max(1) as isize;
-                s
-            })
-            .collect();
-        s.reverse();
-        s
-    };
+    let strides = contiguous_strides(&out_shape, bound.fortran);
     let out = RawArray {
         ptr: data.as_mut_ptr() as *mut u8,
         shape: out_shape.clone(),

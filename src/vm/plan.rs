@@ -58,6 +58,24 @@ pub fn broadcast_shapes(operands: &[(&str, &[usize])]) -> Result<Vec<usize>> {
     Ok(out)
 }
 
+/// The element strides of a contiguous array of `shape`, in C order or in Fortran order (a
+/// length-0 axis steps as a length-1 one, so every stride stays nonzero).
+pub fn contiguous_strides(shape: &[usize], fortran: bool) -> Vec<isize> {
+    let mut acc = 1isize;
+    let mut step = |&d: &usize| {
+        let s = acc;
+        acc *= d.max(1) as isize;
+        s
+    };
+    if fortran {
+        shape.iter().map(step).collect()
+    } else {
+        let mut s: Vec<isize> = shape.iter().rev().map(&mut step).collect();
+        s.reverse();
+        s
+    }
+}
+
 /// The strides (same unit as `strides`) of an operand of `shape` broadcast to `out_shape`, which
 /// must be a valid broadcast of it: stride 0 along the axes it is repeated over.
 pub fn broadcast_strides(shape: &[usize], strides: &[isize], out_shape: &[usize]) -> Vec<isize> {

@@ -18,7 +18,7 @@
 //! order) within at most [`SWEEP_CHUNKS`] chunks of consecutive rows, and the chunks pairwise.
 
 use super::exec::{self, is_flat, Job, Slot, Sweep};
-use super::plan::{broadcast_strides, Plan};
+use super::plan::{broadcast_strides, contiguous_strides, Plan};
 use super::{Bound, RawArray, RunOptions};
 use crate::bytecode::{Op, Operand, Program, Reduce, ReduceKind};
 use crate::error::{Error, ErrorKind, Result};
@@ -1279,20 +1279,10 @@ impl Setup {
             // argmin/argmax: a C-ordered "array" of element size 1 at address 0, so that operand
             // 0's address of an element is its flat C-order index (NumPy's answer), and the walk
             // is in C order.
-            None if is_arg => {
-                let mut acc = 1isize;
-                let mut s: Vec<isize> = shape
-                    .iter()
-                    .rev()
-                    .map(|&d| {
-                        let s = acc;
-                        acc *= d as isize;
-                        s
-                    })
-                    .collect();
-                s.reverse();
-                (1, broadcast_strides(&shape, &s, &shape))
-            }
+            None if is_arg => (
+                1,
+                broadcast_strides(&shape, &contiguous_strides(&shape, false), &shape),
+            ),
             // Other full reductions walk in the first input's memory order (never dereferenced).
             None => (
                 1,
