@@ -124,6 +124,9 @@ ops! {
     MultiplySubtract = "multiply_subtract", 3;
     /// `z - (x*y)`.
     SubtractMultiply = "subtract_multiply", 3;
+    /// `x**3` for float32/float64, as `power(x, 3)` computes it (the compiler's form of a float
+    /// cube, so that a fused chain can take it: [`Link::UNARY`]).
+    Cube = "cube", 1;
     /// `clip(x, lo, hi)`: `minimum(maximum(x, lo), hi)`, NaN-propagating as NumPy.
     Clip = "clip", 3;
     /// Conversion from the instruction's `ty` to its `out` dtype, as NumPy's `astype` (unsafe casting).
@@ -280,6 +283,10 @@ pub const MAX_LINKS: usize = 32;
 
 /// One step of a [`Op::Fused`] chain. The chain computes one value per element, the
 /// *accumulator*: the first link sets it, every later one replaces it with an operation on it.
+/// One more value, the *slot*, lets a chain compute an operation of two computed values
+/// (`a**3 + 4*a**2`): [`Link::Keep`] puts the accumulator aside, the links after it compute
+/// the second value from a [`Link::Load`] or [`Link::Select`], and [`Link::Merge`] combines the
+/// two.
 /// Operand numbers index the instruction's `args`. Each link computes exactly what the
 /// instruction of its `op` computes (the same kernel body), so a fused chain gives the bits of
 /// the instructions it replaces; it only skips writing the values in between to block
@@ -290,7 +297,7 @@ pub enum Link {
     Load(u8),
     /// `acc = where(x CMP y, p, q)`; `cmp` is one of the six comparisons.
     Select { cmp: Op, x: u8, y: u8, p: u8, q: u8 },
-    /// `acc = op(acc)`: `negative`, `absolute`, `square` or `sqrt`.
+    /// `acc = op(acc)`: `negative`, `absolute`, `square`, `sqrt` or `cube`.
     Unary(Op),
     /// `acc = op(acc, x)`, or `op(x, acc)` when `swap`: `add`, `subtract`, `multiply`,
     /// `divide`, `maximum` or `minimum`.
@@ -298,11 +305,15 @@ pub enum Link {
     /// `acc op (x*y)`, or `(x*y) op acc` when `swap`: `add` or `subtract`, the product rounded
     /// on its own (the links of `multiply_add` and its kin).
     Product { op: Op, x: u8, y: u8, swap: bool },
+    /// `slot = acc`.
+    Keep,
+    /// `acc = op(acc, slot)`, or `op(slot, acc)` when `swap`: one of [`Link::BINARY`].
+    Merge { op: Op, swap: bool },
 }
 
 impl Link {
     /// The unary operations a link may apply.
-    pub const UNARY: &'static [Op] = &[Op::Negative, Op::Absolute, Op::Square, Op::Sqrt];
+    pub const UNARY: &'static [Op] = &[Op::Negative, Op::Absolute, Op::Square, Op::Sqrt, Op::Cube];
     /// The binary operations a link may apply.
     pub const BINARY: &'static [Op] = &[
         Op::Add,
@@ -327,24 +338,36 @@ impl Link {
         let (list, len) = match *self {
             Link::Load(x) => ([x, 0, 0, 0], 1),
             Link::Select { x, y, p, q, .. } => ([x, y, p, q], 4),
-            Link::Unary(_) => ([0; 4], 0),
+            Link::Unary(_) | Link::Keep | Link::Merge { .. } => ([0; 4], 0),
             Link::Binary { x, .. } => ([x, 0, 0, 0], 1),
             Link::Product { x, y, .. } => ([x, y, 0, 0], 2),
         };
         list.into_iter().take(len)
     }
 
-    /// Whether the link is well formed for an instruction of `arity` operands: known
-    /// operations, operands in range, and only the first link setting the accumulator.
-    pub fn is_valid(&self, first: bool, arity: usize) -> bool {
-        let known = match *self {
-            Link::Load(_) => first,
-            Link::Select { cmp, .. } => first && Link::COMPARE.contains(&cmp),
-            Link::Unary(op) => !first && Link::UNARY.contains(&op),
-            Link::Binary { op, .. } => !first && Link::BINARY.contains(&op),
-            Link::Product { op, .. } => !first && matches!(op, Op::Add | Op::Subtract),
-        };
-        known && self.operands().all(|k| (k as usize) < arity)
+    /// Whether `links` form a chain for an instruction of `arity` operands: known operations,
+    /// operands in range, the first link setting the accumulator, and a [`Link::Merge`] only
+    /// after a [`Link::Keep`]. (A later [`Link::Load`] or [`Link::Select`] starts the value a
+    /// merge combines with the slot.)
+    pub fn is_valid_chain(links: &[Link], arity: usize) -> bool {
+        let mut kept = false;
+        !links.is_empty()
+            && links.iter().enumerate().all(|(j, link)| {
+                let first = j == 0;
+                let known = match *link {
+                    Link::Load(_) => true,
+                    Link::Select { cmp, .. } => Link::COMPARE.contains(&cmp),
+                    Link::Unary(op) => !first && Link::UNARY.contains(&op),
+                    Link::Binary { op, .. } => !first && Link::BINARY.contains(&op),
+                    Link::Merge { op, .. } => !first && kept && Link::BINARY.contains(&op),
+                    Link::Product { op, .. } => !first && matches!(op, Op::Add | Op::Subtract),
+                    Link::Keep => {
+                        kept = true;
+                        !first
+                    }
+                };
+                known && link.operands().all(|k| (k as usize) < arity)
+            })
     }
 }
 
@@ -502,8 +525,27 @@ impl Program {
         let ty = instr.ty;
         let arg = |k: u8| instr.args[k as usize];
         let mut acc = Operand::Reg(0);
+        let mut slot = acc;
         for (j, link) in instr.links.iter().enumerate() {
             let (op, args) = match *link {
+                Link::Keep if j + 1 < instr.links.len() => {
+                    slot = acc;
+                    continue;
+                }
+                Link::Keep => (Op::Copy, vec![acc]),
+                Link::Merge { op, swap } => (
+                    op,
+                    if swap {
+                        vec![slot, acc]
+                    } else {
+                        vec![acc, slot]
+                    },
+                ),
+                // The next operation reads the operand itself, as NumPy would.
+                Link::Load(x) if j + 1 < instr.links.len() => {
+                    acc = arg(x);
+                    continue;
+                }
                 Link::Load(x) => (Op::Copy, vec![arg(x)]),
                 Link::Select { cmp, x, y, p, q } => {
                     let cond = self.push_temporary(cmp, ty, DType::Bool, &[arg(x), arg(y)]);
@@ -622,8 +664,15 @@ impl Program {
 fn chain_text(links: &[Link], args: &[String]) -> String {
     let arg = |k: u8| args[k as usize].as_str();
     let mut acc = String::new();
+    let mut slot = String::new();
     for link in links {
         acc = match *link {
+            Link::Keep => {
+                slot = acc.clone();
+                acc
+            }
+            Link::Merge { op, swap: false } => format!("{}({acc}, {slot})", op.name()),
+            Link::Merge { op, swap: true } => format!("{}({slot}, {acc})", op.name()),
             Link::Load(x) => arg(x).to_string(),
             Link::Select { cmp, x, y, p, q } => {
                 format!(

@@ -596,7 +596,7 @@ fn ufunc_loops(op: crate::bytecode::Op) -> Option<&'static str> {
             "???>? bbb>b BBB>B hhh>h HHH>H iii>i III>I qqq>q QQQ>Q eee>e fff>f ddd>d FFF>F DDD>D"
         }
         // Not user functions: the compiler makes the fused ones after type checking.
-        Real | Imag | Complex | Where | Fma | Cast | Copy | MultiplyAdd | AddMultiply
+        Real | Imag | Complex | Where | Fma | Cast | Copy | Cube | MultiplyAdd | AddMultiply
         | MultiplySubtract | SubtractMultiply | Fused => return None,
     })
 }

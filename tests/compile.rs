@@ -182,12 +182,29 @@ fn float_chains_fuse_into_one_pass() {
             "ret r0"
         ])
     );
-    // Of two operands that could join, the longer chain does.
+    // Two operands computed by chains join in one: the first is kept aside while the second
+    // is computed (`Keep`, `Merge`); the polynomial of the suite is one pass.
     assert_eq!(
         disasm("where(a > b, a, b) * 2 - b*b"),
         lines(&[
-            "r0 = multiply.f64 b, b",
-            "r0 = fused.f64 subtract(multiply(where(greater(a, b), a, b), 2.0), r0)",
+            "r0 = fused.f64 subtract(multiply(where(greater(a, b), a, b), 2.0), multiply(b, b))",
+            "ret r0"
+        ])
+    );
+    assert_eq!(
+        disasm("a**3+4*a**2-2*a+1"),
+        lines(&[
+            "r0 = fused.f64 add(subtract_multiply(2.0, a, add(cube(a), multiply(4.0, square(a)))), 1.0)",
+            "ret r0"
+        ])
+    );
+    // One value at a time is kept: of two operands that keep one each, the longer chain
+    // joins.
+    assert_eq!(
+        disasm("(sqrt(a) + abs(b)) * (sqrt(b) - abs(a))"),
+        lines(&[
+            "r0 = fused.f64 subtract(sqrt(b), absolute(a))",
+            "r0 = fused.f64 multiply(add(sqrt(a), absolute(b)), r0)",
             "ret r0"
         ])
     );
@@ -226,8 +243,11 @@ fn numpy_power_shortcuts() {
     assert_eq!(disasm("a**2"), lines(&["r0 = square.f64 a", "ret r0"]));
     assert_eq!(disasm("a**0.5"), lines(&["r0 = sqrt.f64 a", "ret r0"]));
     assert_eq!(disasm("a**-1"), lines(&["r0 = reciprocal.f64 a", "ret r0"]));
-    // A float cube keeps NumPy's pow (x*x*x rounds twice).
-    assert_eq!(disasm("a**3"), lines(&["r0 = power.f64 a, 3.0", "ret r0"]));
+    // A float cube keeps NumPy's pow (x*x*x rounds twice): `cube` is the `power` kernel's
+    // integral road, an operation of one operand (so a fused chain can take it).
+    assert_eq!(disasm("a**3"), lines(&["r0 = cube.f64 a", "ret r0"]));
+    assert_eq!(disasm("a**3.0"), lines(&["r0 = cube.f64 a", "ret r0"]));
+    assert_eq!(disasm("a**4"), lines(&["r0 = power.f64 a, 4.0", "ret r0"]));
     // Integer powers are exact by repeated multiplication (x**3 = x * x²).
     assert_eq!(
         disasm("i**3"),
@@ -433,11 +453,22 @@ fn unfused_programs_split_multiply_adds_back_into_numpys_operations() {
     assert_eq!(
         e.program().unfused().disassemble(),
         lines(&[
-            "r0 = multiply.f64 b, b",
-            "r1 = greater.f64->bool a, b",
-            "r2 = where.f64 r1, a, b",
-            "r3 = multiply.f64 r2, 2.0",
-            "r0 = subtract.f64 r3, r0",
+            "r1 = multiply.f64 b, b",
+            "r2 = greater.f64->bool a, b",
+            "r3 = where.f64 r2, a, b",
+            "r4 = multiply.f64 r3, 2.0",
+            "r0 = subtract.f64 r4, r1",
+            "ret r0"
+        ])
+    );
+    let e = Expr::compile("a**3 + 4*a**2", &sig()).unwrap();
+    assert_eq!(
+        e.program().unfused().disassemble(),
+        lines(&[
+            "r1 = cube.f64 a",
+            "r2 = square.f64 a",
+            "r3 = multiply.f64 4.0, r2",
+            "r0 = add.f64 r1, r3",
             "ret r0"
         ])
     );

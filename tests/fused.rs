@@ -35,6 +35,24 @@ fn minimum<T: Copy + PartialOrd>(x: T, y: T) -> T {
     }
 }
 
+/// NumPy's float `x**3`: C's `pow` (for float32 in float64, where the cube of a float32 is one
+/// rounding from exact, then rounded to float32).
+trait Cube {
+    fn cube(self) -> Self;
+}
+
+impl Cube for f64 {
+    fn cube(self) -> f64 {
+        self.powf(3.0)
+    }
+}
+
+impl Cube for f32 {
+    fn cube(self) -> f32 {
+        (self as f64).powf(3.0) as f32
+    }
+}
+
 /// Expressions over `a`, `b`, `c`, `d` (arrays) and `k` (a scalar), each with its value for one
 /// element written out in Rust, for both float dtypes (Rust neither contracts nor reassociates,
 /// so the operations round as NumPy's ufuncs do one at a time).
@@ -75,6 +93,17 @@ cases! {
     "k*a + b - k" => |a, b, c, d, k| k * a + b - k;
     "a + b*2 + c*3 + d*4 + a*b + c*d - k + 0.5" =>
         |a, b, c, d, k| a + b * 2.0 + c * 3.0 + d * 4.0 + a * b + c * d - k + 0.5;
+    // Two computed operands: the first kept aside while the second is computed (every
+    // operation that merges them), and cubes, in range and not (zeros, infinities, NaN, and
+    // float64 results beyond 2^995 or below 2^-960 take C's pow).
+    "a**3 + 4*a**2 - 2*a + b" => |a, b, c, d, k| a.cube() + 4.0 * (a * a) - 2.0 * a + b;
+    "(a + 1) * (b - c)" => |a, b, c, d, k| (a + 1.0) * (b - c);
+    "(a - b) / (c + d) - (a*2 + k)" => |a, b, c, d, k| (a - b) / (c + d) - (a * 2.0 + k);
+    "maximum(a*2, b + c) + minimum(sqrt(abs(d)), b - k)" =>
+        |a, b, c, d, k| maximum(a * 2.0, b + c) + minimum((d.abs()).sqrt(), b - k);
+    "((a*1e-35)**3)**3 + b" => |a, b, c, d, k| (a * 1e-35).cube().cube() + b;
+    "((a*1e35)**3)**3 - where(b > c, b, d)" =>
+        |a, b, c, d, k| (a * 1e35).cube().cube() - if b > c { b } else { d };
     // Squares and square roots along one value.
     "sqrt(abs(a*a - b)) * a - sqrt(c*c)" => |a, b, c, d, k| (a * a - b).abs().sqrt() * a - (c * c).sqrt();
 }

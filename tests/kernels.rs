@@ -657,6 +657,7 @@ fn coverage() {
         (Op::RightShift, INTS.to_vec()),
         (Op::SignBit, FLOATS.to_vec()),
         (Op::Cbrt, FLOATS.to_vec()),
+        (Op::Cube, FLOATS.to_vec()),
         (Op::Arctan2, FLOATS.to_vec()),
         (Op::Hypot, FLOATS.to_vec()),
         // float16 steps its own bits (NumPy's npy_half_nextafter), not through float32.

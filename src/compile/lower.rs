@@ -7,7 +7,7 @@ use crate::bytecode::{
     Dest, InputSpec, Instr, Link, Op, Operand, Program, ScalarInit, SubReduction, MAX_LINKS,
     MAX_LINK_OPERANDS,
 };
-use crate::types::DType;
+use crate::types::{DType, Scalar};
 
 /// Lowers the expression rooted at `root`. `frame` lists the array variables (indices into
 /// `arrays`) the program broadcasts over: those its expression mentions outside reductions.
@@ -223,7 +223,8 @@ fn fuse_multiplies(dag: &Dag, body_nodes: &[NodeId], root: NodeId) -> Vec<Step> 
             }
         }
     }
-    let fusable = |ty: DType| ty.is_integer() || matches!(ty, DType::F32 | DType::F64);
+    let floats = |ty: DType| matches!(ty, DType::F32 | DType::F64);
+    let fusable = |ty: DType| ty.is_integer() || floats(ty);
     // The factors of a multiply (or a square: `x*x`, the same bits) that can be fused into its
     // single user.
     let product = |id: NodeId, ty: DType| match dag.node(id) {
@@ -251,6 +252,17 @@ fn fuse_multiplies(dag: &Dag, body_nodes: &[NodeId], root: NodeId) -> Vec<Step> 
             args: args.clone(),
             links: Vec::new(),
         };
+        let three = |e: NodeId| {
+            matches!(
+                dag.constant(e),
+                Some(Scalar::F64(3.0)) | Some(Scalar::F32(3.0))
+            )
+        };
+        if *op == Op::Power && floats(*ty) && dag.dtype(id) == *ty && three(args[1]) {
+            // A cube is an operation of one operand, which a fused chain can take.
+            step.op = Op::Cube;
+            step.args.truncate(1);
+        }
         if matches!(op, Op::Add | Op::Subtract) && fusable(*ty) && dag.dtype(id) == *ty {
             for k in 0..2 {
                 if let Some(xy) = product(args[k], *ty) {
@@ -296,43 +308,95 @@ impl Chain {
     }
 
     /// Appends the links of `op` over `args`, the accumulator standing for operand `acc`
-    /// (whose node is not read); `None` (the chain then unusable) when the operands or the
-    /// links overflow ([`MAX_LINK_OPERANDS`], [`MAX_LINKS`]).
-    fn push(&mut self, op: Op, args: &[NodeId], acc: usize) -> Option<()> {
-        let mut other = |k: usize| self.leaf(args[k]);
+    /// (whose node is not read) and the slot for operand `slot`, if any; `None` (the chain
+    /// then unusable) when the operands or the links overflow ([`MAX_LINK_OPERANDS`],
+    /// [`MAX_LINKS`]), or the slot would be a factor of a product link.
+    fn push(&mut self, op: Op, args: &[NodeId], acc: usize, slot: Option<usize>) -> Option<()> {
+        // `op(acc, operand k)`, or `op(operand k, acc)` when `swap`.
+        let mut binary = |op: Op, k: usize, swap: bool| -> Option<Link> {
+            Some(if Some(k) == slot {
+                Link::Merge { op, swap }
+            } else {
+                Link::Binary {
+                    op,
+                    x: self.leaf(args[k])?,
+                    swap,
+                }
+            })
+        };
         let links: Vec<Link> = match op.product_parts() {
             Some((add, product_first)) => match acc {
+                2 if slot.is_some() => return None,
                 2 => vec![Link::Product {
                     op: add,
-                    x: other(0)?,
-                    y: other(1)?,
+                    x: self.leaf(args[0])?,
+                    y: self.leaf(args[1])?,
                     swap: product_first,
                 }],
                 _ => vec![
-                    Link::Binary {
-                        op: Op::Multiply,
-                        x: other(1 - acc)?,
-                        swap: acc == 1,
-                    },
-                    Link::Binary {
-                        op: add,
-                        x: other(2)?,
-                        swap: !product_first,
-                    },
+                    binary(Op::Multiply, 1 - acc, acc == 1)?,
+                    binary(add, 2, !product_first)?,
                 ],
             },
             None if op.arity() == 1 => vec![Link::Unary(op)],
-            None => vec![Link::Binary {
-                op,
-                x: other(1 - acc)?,
-                swap: acc == 1,
-            }],
+            None => vec![binary(op, 1 - acc, acc == 1)?],
         };
         if self.links.len() + links.len() > MAX_LINKS {
             return None;
         }
         self.links.extend(links);
         Some(())
+    }
+
+    fn keeps(&self) -> bool {
+        self.links.contains(&Link::Keep)
+    }
+
+    /// The chain computing `op(x, y)` from the chains of two of its operands, `slot` (position
+    /// `ks`, computed first and kept) and `acc` (position `ka`, computed after the `Keep`,
+    /// so it must keep nothing itself); `None` when it does not fit.
+    fn merge(
+        slot: &Chain,
+        acc: &Chain,
+        op: Op,
+        args: &[NodeId],
+        ka: usize,
+        ks: usize,
+    ) -> Option<Chain> {
+        if acc.keeps() {
+            return None;
+        }
+        let mut chain = slot.clone();
+        chain.links.push(Link::Keep);
+        for link in &acc.links {
+            let mut to = |k: u8| chain.leaf(acc.leaves[k as usize]);
+            let link = match *link {
+                Link::Load(x) => Link::Load(to(x)?),
+                Link::Select { cmp, x, y, p, q } => Link::Select {
+                    cmp,
+                    x: to(x)?,
+                    y: to(y)?,
+                    p: to(p)?,
+                    q: to(q)?,
+                },
+                Link::Binary { op, x, swap } => Link::Binary {
+                    op,
+                    x: to(x)?,
+                    swap,
+                },
+                Link::Product { op, x, y, swap } => Link::Product {
+                    op,
+                    x: to(x)?,
+                    y: to(y)?,
+                    swap,
+                },
+                other => other,
+            };
+            chain.links.push(link);
+        }
+        chain.push(op, args, ka, Some(ks))?;
+        chain.members.extend(&acc.members);
+        Some(chain)
     }
 }
 
@@ -414,6 +478,28 @@ fn fuse_chains(dag: &Dag, steps: Vec<Step>, root: NodeId) -> Vec<Step> {
         if positions.is_empty() {
             continue;
         }
+        // Two operands computed by chains: one chain of both, the first value kept in the
+        // slot while the second is computed (`a**3 + 4*a**2`).
+        let merged = positions.iter().find_map(|&ka| {
+            positions.iter().find_map(|&ks| {
+                let (ja, js) = (joinable(step.args[ka])?, joinable(step.args[ks])?);
+                if ja == js {
+                    return None;
+                }
+                let (acc, slot) = (chains[ja].as_ref()?, chains[js].as_ref()?);
+                let mut chain = Chain::merge(slot, acc, step.op, &step.args, ka, ks)?;
+                chain.members.extend([ja, js]);
+                Some((ja, js, chain))
+            })
+        });
+        if let Some((ja, js, chain)) = merged {
+            for j in [ja, js] {
+                absorbed[j] = true;
+                chains[j] = None;
+            }
+            chains[i] = Some(chain);
+            continue;
+        }
         // The longest chain among the operands that may join, if its operands fit.
         let mut best: Option<(usize, Chain)> = None;
         for &k in positions {
@@ -429,7 +515,7 @@ fn fuse_chains(dag: &Dag, steps: Vec<Step>, root: NodeId) -> Vec<Step> {
                 continue;
             }
             let mut chain = child.clone();
-            if chain.push(step.op, &step.args, k).is_some() {
+            if chain.push(step.op, &step.args, k, None).is_some() {
                 chain.members.push(j);
                 best = Some((j, chain));
             }
@@ -449,7 +535,7 @@ fn fuse_chains(dag: &Dag, steps: Vec<Step>, root: NodeId) -> Vec<Step> {
                 let k = positions[0];
                 let first = chain.leaf(step.args[k]).expect("an empty chain has room");
                 chain.links.push(Link::Load(first));
-                chain.push(step.op, &step.args, k).map(|()| chain)
+                chain.push(step.op, &step.args, k, None).map(|()| chain)
             }
         };
     }

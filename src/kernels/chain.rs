@@ -154,11 +154,14 @@ const LOAD: u8 = 0;
 /// `+` the operation's index in [`Link::UNARY`].
 const UNARY: u8 = 2;
 /// `+` the comparison's index in [`Link::COMPARE`].
-const SELECT: u8 = 6;
+const SELECT: u8 = 7;
 /// `+ 4 ×` the operation's index in [`Link::BINARY`], `+ 2` when swapped, `+ 1` for a splat.
-const BINARY: u8 = 12;
+const BINARY: u8 = 13;
 /// `+ 8` for subtract, `+ 4` when swapped, `+ 2` when `x` is a splat, `+ 1` when `y` is.
-const PRODUCT: u8 = 36;
+const PRODUCT: u8 = 37;
+const KEEP: u8 = 53;
+/// `+ 2 ×` the operation's index in [`Link::BINARY`], `+ 1` when swapped.
+const MERGE: u8 = 54;
 
 /// `link` as a [`Step`], for operands that are splats where `scalars` has their bit set.
 fn decode(link: &Link, scalars: u8) -> Step {
@@ -176,6 +179,8 @@ fn decode(link: &Link, scalars: u8) -> Step {
             PRODUCT + 8 * (op == Op::Subtract) as u8 + 4 * swap as u8 + 2 * splat(x) + splat(y),
             [x, y, 0, 0],
         ),
+        Link::Keep => (KEEP, [0; 4]),
+        Link::Merge { op, swap } => (MERGE + 2 * index(Link::BINARY, op) + swap as u8, [0; 4]),
     };
     Step { code, ops }
 }
@@ -214,6 +219,9 @@ unsafe fn tile<V: Vector>(
         }
     };
     let mut acc = [V::zero(); UNROLL];
+    // The value a `Keep` puts aside for a `Merge` (zero before any: the links never read it
+    // then, see `Link::is_valid_chain`).
+    let mut slot = [V::zero(); UNROLL];
     // `acc = acc.$m(x)`, or `x.$m(acc)` when `swap`, lane by lane. (Macros, not function
     // pointers: each arm must inline its operation.)
     macro_rules! combine {
@@ -255,7 +263,8 @@ unsafe fn tile<V: Vector>(
         ($step:expr;
          $($b:literal $bs:literal $bw:literal $bws:literal => $bm:ident,)*;
          $($p:literal $ps:literal $pv:literal $pvs:literal
-           $pw:literal $pws:literal $pwv:literal $pwvs:literal => $pm:ident,)*) => {
+           $pw:literal $pws:literal $pwv:literal $pwvs:literal => $pm:ident,)*;
+         $($m:literal $mw:literal => $mm:ident,)*) => {
             match $step.code {
                 0 => acc = vector($step.ops[0]),
                 1 => acc = splat($step.ops[0]),
@@ -263,12 +272,19 @@ unsafe fn tile<V: Vector>(
                 3 => acc = acc.map(V::abs),
                 4 => acc = acc.map(|a| a.mul(a)),
                 5 => acc = acc.map(V::sqrt),
-                6 => select!(lt, $step.ops),
-                7 => select!(le, $step.ops),
-                8 => select!(gt, $step.ops),
-                9 => select!(ge, $step.ops),
-                10 => select!(eq, $step.ops),
-                11 => select!(ne, $step.ops),
+                // A loop, not `map`: LLVM does not inline `map` of this larger body into the
+                // level's function, and the intrinsics then become calls.
+                6 => {
+                    for v in &mut acc {
+                        *v = v.cube();
+                    }
+                }
+                7 => select!(lt, $step.ops),
+                8 => select!(le, $step.ops),
+                9 => select!(gt, $step.ops),
+                10 => select!(ge, $step.ops),
+                11 => select!(eq, $step.ops),
+                12 => select!(ne, $step.ops),
                 $(
                     $b => combine!(vector($step.ops[0]), false, $bm),
                     $bs => combine!(splat($step.ops[0]), false, $bm),
@@ -285,17 +301,24 @@ unsafe fn tile<V: Vector>(
                     $pwv => product!(splat, vector, $step.ops, true, $pm),
                     $pwvs => product!(splat, splat, $step.ops, true, $pm),
                 )*
+                53 => slot = acc,
+                $(
+                    $m => combine!(slot, false, $mm),
+                    $mw => combine!(slot, true, $mm),
+                )*
                 _ => {}
             }
         };
     }
     for step in steps {
-        // The codes of `decode`: LOAD 0, UNARY 2, SELECT 6, BINARY 12, PRODUCT 36, each
-        // followed by its variants in the order `decode` numbers them.
+        // The codes of `decode`: LOAD 0, UNARY 2, SELECT 7, BINARY 13, PRODUCT 37, KEEP 53,
+        // MERGE 54, each followed by its variants in the order `decode` numbers them.
         dispatch!(step;
-            12 13 14 15 => add, 16 17 18 19 => sub, 20 21 22 23 => mul,
-            24 25 26 27 => div, 28 29 30 31 => maximum, 32 33 34 35 => minimum,;
-            36 37 38 39 40 41 42 43 => add, 44 45 46 47 48 49 50 51 => sub,);
+            13 14 15 16 => add, 17 18 19 20 => sub, 21 22 23 24 => mul,
+            25 26 27 28 => div, 29 30 31 32 => maximum, 33 34 35 36 => minimum,;
+            37 38 39 40 41 42 43 44 => add, 45 46 47 48 49 50 51 52 => sub,;
+            54 55 => add, 56 57 => sub, 58 59 => mul, 60 61 => div, 62 63 => maximum,
+            64 65 => minimum,);
     }
     acc
 }
@@ -346,6 +369,28 @@ mod tests {
                 chains.push(vec![Link::Load(1), Link::Binary { op, x: 2, swap }]);
             }
         }
+        for &op in Link::BINARY {
+            for swap in [false, true] {
+                chains.push(vec![
+                    Link::Load(1),
+                    Link::Keep,
+                    Link::Load(0),
+                    Link::Merge { op, swap },
+                ]);
+                chains.push(vec![
+                    Link::Load(3),
+                    Link::Unary(Op::Cube),
+                    Link::Keep,
+                    Link::Load(2),
+                    Link::Binary {
+                        op: Op::Add,
+                        x: 3,
+                        swap: false,
+                    },
+                    Link::Merge { op, swap },
+                ]);
+            }
+        }
         for op in [Op::Add, Op::Subtract] {
             for swap in [false, true] {
                 for (x, y) in [(0, 1), (0, 3), (3, 1), (3, 3)] {
@@ -378,8 +423,17 @@ mod tests {
             _ => b,
         };
         let mut acc = 0.0;
+        let mut slot = 0.0;
         for link in links {
             acc = match *link {
+                Link::Keep => {
+                    slot = acc;
+                    acc
+                }
+                Link::Merge { op, swap } if swap => round(binary(op, slot, acc)),
+                Link::Merge { op, .. } => round(binary(op, acc, slot)),
+                // C's pow: these cubes are exact, or overflow, or underflow to zero.
+                Link::Unary(Op::Cube) => round(acc.powf(3.0)),
                 Link::Load(x) => get(x),
                 Link::Select { cmp, x, y, p, q } => {
                     let (x, y) = (get(x), get(y));
@@ -429,6 +483,9 @@ mod tests {
             2.0,
             -7.5,
             1e-300,
+            1.1,
+            1e200,
+            -3.5e-110,
         ];
         let column = |shift: usize| -> Vec<f64> {
             (0..19)

@@ -26,6 +26,12 @@ pub trait Map1<A> {
     fn needs_exact(_a: A) -> bool {
         false
     }
+    /// `needs_exact` for the levels with fused multiply-add, where the flag depends on
+    /// `apply_fma`'s rounding (`x**3`).
+    #[inline(always)]
+    fn needs_exact_fma(a: A) -> bool {
+        Self::needs_exact(a)
+    }
     /// The careful (scalar, rarely called) computation for such arguments.
     #[inline(always)]
     fn exact(a: A) -> Self::Out {
@@ -178,7 +184,22 @@ unsafe fn body1<A: Copy, M: Map1<A>, const F: bool, const SA: bool>(
         return;
     }
     // SAFETY: the caller's contract.
-    unsafe { fix_up_chunks(n, d, a, map1::<A, M, F>, M::needs_exact, M::exact) }
+    unsafe {
+        fix_up_chunks(
+            n,
+            d,
+            a,
+            map1::<A, M, F>,
+            |x| {
+                if F {
+                    M::needs_exact_fma(x)
+                } else {
+                    M::needs_exact(x)
+                }
+            },
+            M::exact,
+        )
+    }
 }
 
 /// The fix-up loop of one-operand kernels ([`Map1::FIXUP`], integral powers): chunk by chunk,

@@ -169,6 +169,7 @@ fn lookup_at<L: isa::Level>(op: Op, ty: DType, out: DType, scalar_mask: u8) -> O
         Square => {
             pick!(ty, m, form1; ints => int::Square, floats => flt::Square, complex => cpx::Square)
         }
+        Cube => pick!(ty, m, form1; floats => flt::Cube),
         Reciprocal => {
             pick!(ty, m, form1; ints => int::Reciprocal, floats => flt::Reciprocal, complex => cpx::Reciprocal)
         }

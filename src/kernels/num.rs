@@ -237,6 +237,18 @@ pub trait Float:
     fn powi_dd<const F: bool, const NB: u32, const NEG: bool>(self, e: u32) -> (Self, bool);
     /// C99 `pow` (libm through `std`, in float64 for float32).
     fn powf_exact(self, b: Self) -> Self;
+    /// `self ** 3` as the `power` kernel computes it (the fast road, or C99 `pow` for the
+    /// lanes it flags) at a level with (`F`) or without fused multiply-add: the fused chain's
+    /// `cube` for lanes its vectors cannot take.
+    #[inline(always)]
+    fn cube<const F: bool>(self) -> Self {
+        let (v, bad) = self.powi_dd::<F, 2, false>(3);
+        if bad {
+            self.powf_exact(Self::from_f64(3.0))
+        } else {
+            v
+        }
+    }
     /// Whether `sin`/`cos`/`tan` need their `_exact` forms (`|x|` beyond the fast reduction).
     fn trig_huge(self) -> bool;
     fn sin_exact(self) -> Self;

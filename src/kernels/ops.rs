@@ -46,7 +46,9 @@ macro_rules! map1_fixup {
             fn apply_fma($a: $T) -> $out { const F: bool = true; $e }
             const FIXUP: bool = true;
             #[inline(always)]
-            fn needs_exact($a: $T) -> bool { $need }
+            fn needs_exact($a: $T) -> bool { #[allow(dead_code)] const F: bool = false; $need }
+            #[inline(always)]
+            fn needs_exact_fma($a: $T) -> bool { #[allow(dead_code)] const F: bool = true; $need }
             #[inline(always)]
             fn exact($a: $T) -> $out { $ex }
         }
@@ -279,6 +281,9 @@ pub mod flt {
         Sin -> T = |a| a.sin::<F>(), exact if a.trig_huge() => a.sin_exact();
         Cos -> T = |a| a.cos::<F>(), exact if a.trig_huge() => a.cos_exact();
         Tan -> T = |a| a.tan::<F>(), exact if a.trig_huge() => a.tan_exact();
+        // `power(x, 3)`'s integral-exponent road ([`Power`]), as one operand's operation.
+        Cube -> T = |a| a.powi_dd::<F, 2, false>(3).0,
+            exact if a.powi_dd::<F, 2, false>(3).1 => a.powf_exact(T::from_f64(3.0));
     }
 
     /// `a ** b`; with a broadcast integral exponent of at most 15 in magnitude (`x**3`,

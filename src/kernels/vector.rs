@@ -14,6 +14,9 @@
 
 use super::num::{Float, Order};
 
+/// The most lanes of any [`Vector`] (AVX-512's float32).
+const MAX_LANES: usize = 16;
+
 /// `N` lanes of `Self::Elem`.
 pub trait Vector: Copy {
     type Elem: Float + Order;
@@ -49,6 +52,36 @@ pub trait Vector: Copy {
     /// `p` where `m`, else `q`.
     fn select(m: Self::Mask, p: Self, q: Self) -> Self;
 
+    /// Whether the level has fused multiply-add (the `F` of its element kernels).
+    const FMA: bool;
+
+    /// `x**3` as the level's `power` kernel computes it ([`Float::cube`]); here lane by lane,
+    /// the levels with fused multiply-add compute it in vectors.
+    #[inline(always)]
+    fn cube(self) -> Self {
+        self.lanewise(|x| {
+            if Self::FMA {
+                x.cube::<true>()
+            } else {
+                x.cube::<false>()
+            }
+        })
+    }
+
+    /// `f` of every lane, one at a time.
+    #[inline(always)]
+    fn lanewise(self, f: impl Fn(Self::Elem) -> Self::Elem) -> Self {
+        let mut lanes = [Self::Elem::ZERO; MAX_LANES];
+        let lanes = &mut lanes[..Self::LANES.min(MAX_LANES)];
+        // SAFETY: `lanes` holds LANES elements (no vector here has more than MAX_LANES).
+        unsafe { self.store(lanes.as_mut_ptr()) };
+        for x in lanes.iter_mut() {
+            *x = f(*x);
+        }
+        // SAFETY: as above.
+        unsafe { Self::load(lanes.as_ptr()) }
+    }
+
     #[inline(always)]
     fn maximum(self, b: Self) -> Self {
         Self::select(Self::or(self.unordered(self), self.gt(b)), self, b)
@@ -68,6 +101,7 @@ impl<A: Float + Order> Vector for One<A> {
     type Elem = A;
     type Mask = bool;
     const LANES: usize = 1;
+    const FMA: bool = false;
     #[inline(always)]
     fn zero() -> Self {
         One(A::ZERO)
@@ -246,13 +280,18 @@ macro_rules! x86_predicates {
 macro_rules! avx512_vector {
     ($v:ty, $elem:ty, $lanes:literal, $m:ty,
      [$load:ident, $store:ident, $add:ident, $sub:ident, $mul:ident, $div:ident, $sqrt:ident,
-      $xor:ident, $andnot:ident, $set1:ident], $cmp:ident, $blend:ident) => {
+      $xor:ident, $andnot:ident, $set1:ident], $cmp:ident, $blend:ident, $cube:ident) => {
         impl Vector for $v {
             x86_common!(
                 $elem, $lanes, $m, $load, $store, $add, $sub, $mul, $div, $sqrt, $xor, $andnot,
                 $set1
             );
             x86_predicates!($m, $cmp);
+            const FMA: bool = true;
+            #[inline(always)]
+            fn cube(self) -> Self {
+                super::cube::$cube(self)
+            }
             #[inline(always)]
             fn or(m: $m, k: $m) -> $m {
                 m | k
@@ -271,13 +310,19 @@ macro_rules! avx512_vector {
 macro_rules! avx_vector {
     ($v:ty, $elem:ty, $lanes:literal,
      [$load:ident, $store:ident, $add:ident, $sub:ident, $mul:ident, $div:ident, $sqrt:ident,
-      $xor:ident, $andnot:ident, $set1:ident], $cmp:ident, $or:ident, $blendv:ident) => {
+      $xor:ident, $andnot:ident, $set1:ident], $cmp:ident, $or:ident, $blendv:ident,
+     $cube:ident) => {
         impl Vector for $v {
             x86_common!(
                 $elem, $lanes, $v, $load, $store, $add, $sub, $mul, $div, $sqrt, $xor, $andnot,
                 $set1
             );
             x86_predicates!(Self, $cmp);
+            const FMA: bool = true;
+            #[inline(always)]
+            fn cube(self) -> Self {
+                super::cube::$cube(self)
+            }
             #[inline(always)]
             fn or(m: Self, k: Self) -> Self {
                 // SAFETY: as for `x86_calls!(bin ..)`.
@@ -307,6 +352,7 @@ macro_rules! sse2_vector {
             );
             x86_calls!(pred Self: lt $lt, le $le, gt $gt, ge $ge, eq $eq, ne $ne,
                        unordered $unord);
+            const FMA: bool = false;
             #[inline(always)]
             fn or(m: Self, k: Self) -> Self {
                 // SAFETY: as for `x86_calls!(bin ..)`.
@@ -344,7 +390,8 @@ mod x86 {
             _mm512_set1_pd
         ],
         _mm512_cmp_pd_mask,
-        _mm512_mask_blend_pd
+        _mm512_mask_blend_pd,
+        avx512_f64
     );
     avx512_vector!(
         __m512,
@@ -364,7 +411,8 @@ mod x86 {
             _mm512_set1_ps
         ],
         _mm512_cmp_ps_mask,
-        _mm512_mask_blend_ps
+        _mm512_mask_blend_ps,
+        avx512_f32
     );
     avx_vector!(
         __m256d,
@@ -384,7 +432,8 @@ mod x86 {
         ],
         _mm256_cmp_pd,
         _mm256_or_pd,
-        _mm256_blendv_pd
+        _mm256_blendv_pd,
+        avx2_f64
     );
     avx_vector!(
         __m256,
@@ -404,7 +453,8 @@ mod x86 {
         ],
         _mm256_cmp_ps,
         _mm256_or_ps,
-        _mm256_blendv_ps
+        _mm256_blendv_ps,
+        avx2_f32
     );
     sse2_vector!(
         __m128d,
@@ -462,6 +512,97 @@ mod x86 {
         _mm_and_ps,
         _mm_or_ps
     );
+}
+
+/// `x**3` in the vectors of the levels with fused multiply-add, bit for bit the `power`
+/// kernel's integral road ([`super::math::powi`] with `F`, [`super::math::single::powi`] for
+/// float32); lanes that road leaves to C's `pow` go through [`Float::cube`] one at a time.
+#[cfg(target_arch = "x86_64")]
+mod cube {
+    use super::super::num::Float;
+    use super::Vector;
+    use std::arch::x86_64::*;
+
+    /// `2^-960` and `2^995`: float64 cubes outside this range take the exact road.
+    const LO: i64 = 0x03f0_0000_0000_0000;
+    const HI: i64 = 0x7e20_0000_0000_0000;
+
+    // SAFETY (every function): called only from the `Vector` methods of its level, which run
+    // inside that level's entry points (`#[target_feature]` enabling these intrinsics).
+
+    /// `x^2 = p + pe` exactly, `x^3 = fma(p, x, pe x)`, as `math::powi` for `F`, `NB = 2`.
+    #[inline(always)]
+    pub fn avx512_f64(x: __m512d) -> __m512d {
+        // SAFETY: see above.
+        unsafe {
+            let p = _mm512_mul_pd(x, x);
+            let pe = _mm512_fmsub_pd(x, x, p);
+            let r = _mm512_fmadd_pd(p, x, _mm512_mul_pd(pe, x));
+            // One unsigned comparison of |r|'s bits, as `powi`'s flag.
+            let bits = _mm512_castpd_si512(r.abs());
+            let off = _mm512_sub_epi64(bits, _mm512_set1_epi64(LO));
+            if _mm512_cmpgt_epu64_mask(off, _mm512_set1_epi64(HI - LO)) == 0 {
+                r
+            } else {
+                x.lanewise(|v| v.cube::<true>())
+            }
+        }
+    }
+
+    /// As [`avx512_f64`]; AVX2 has no unsigned 64-bit comparison, so the range is two ordered
+    /// comparisons (false for NaN, as the unsigned form flags it).
+    #[inline(always)]
+    pub fn avx2_f64(x: __m256d) -> __m256d {
+        // SAFETY: see above.
+        unsafe {
+            let p = _mm256_mul_pd(x, x);
+            let pe = _mm256_fmsub_pd(x, x, p);
+            let r = _mm256_fmadd_pd(p, x, _mm256_mul_pd(pe, x));
+            let a = r.abs();
+            let lo = _mm256_castsi256_pd(_mm256_set1_epi64x(LO));
+            let hi = _mm256_castsi256_pd(_mm256_set1_epi64x(HI));
+            let inside = _mm256_and_pd(
+                _mm256_cmp_pd::<_CMP_GE_OQ>(a, lo),
+                _mm256_cmp_pd::<_CMP_LE_OQ>(a, hi),
+            );
+            if _mm256_movemask_pd(inside) == 0xf {
+                r
+            } else {
+                x.lanewise(|v| v.cube::<true>())
+            }
+        }
+    }
+
+    /// float32: `x (x x)` in float64 (never flagged), rounded to float32, as
+    /// `math::single::powi`.
+    #[inline(always)]
+    pub fn avx512_f32(x: __m512) -> __m512 {
+        // SAFETY: see above.
+        unsafe {
+            let cube = |v: __m512d| _mm512_cvtpd_ps(_mm512_mul_pd(v, _mm512_mul_pd(v, v)));
+            let lo = _mm512_cvtps_pd(_mm512_castps512_ps256(x));
+            let hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(
+                _mm512_castps_pd(x),
+            )));
+            let (lo, hi) = (cube(lo), cube(hi));
+            _mm512_castpd_ps(_mm512_insertf64x4::<1>(
+                _mm512_castpd256_pd512(_mm256_castps_pd(lo)),
+                _mm256_castps_pd(hi),
+            ))
+        }
+    }
+
+    /// As [`avx512_f32`].
+    #[inline(always)]
+    pub fn avx2_f32(x: __m256) -> __m256 {
+        // SAFETY: see above.
+        unsafe {
+            let cube = |v: __m256d| _mm256_cvtpd_ps(_mm256_mul_pd(v, _mm256_mul_pd(v, v)));
+            let lo = cube(_mm256_cvtps_pd(_mm256_castps256_ps128(x)));
+            let hi = cube(_mm256_cvtps_pd(_mm256_extractf128_ps::<1>(x)));
+            _mm256_insertf128_ps::<1>(_mm256_castps128_ps256(lo), hi)
+        }
+    }
 }
 
 /// The vector types of each level for one float dtype.
