@@ -506,9 +506,34 @@ fn streams_well(program: &Program) -> bool {
         // `where(a>b,a,b)` 5.6 / 7.0 (float32 2.6 / 4.0), `2*a+3*b-c` 7.0 / 9.3 (3.4 / 4.7),
         // `sqrt(a**2+b**2)` 7.0 / 7.3 (2.7 / 4.0).
         [i] if i.op == Op::Fused => false,
-        [i] => instr_cost(i) <= 4 || (i.op == Op::Power && small_int_constant(&i.args[1])),
+        [i] => {
+            (instr_cost(i) <= 4 || (i.op == Op::Power && small_int_constant(&i.args[1])))
+                && !one_pass_beats_streaming()
+        }
         _ => true,
     }
+}
+
+/// Whether plain stores over whole row spans ([`Job::single_pass`]) beat streaming for a cheap
+/// one-instruction body: so on Intel's cores, not on AMD's. From Python, 10^7 into `out=`
+/// (NumPy's `empty_like`), 2 threads, ms, plain / streaming: on a 2-core Intel Xeon (AVX-512,
+/// 2 MiB L2) `2*a+48` 6.1-6.5 / 7.9-8.2 (float32 1.6 / 2.3), `a*b+c` 9.1-9.6 / 11.8-11.9
+/// (3.5 / 4.6-5.0), `a - mean(a)` 8.4-8.5 / 8.7-9.9 (2.75 / 3.1); on a 2-core AMD EPYC (Zen
+/// 4), `ndexpr bench` into an existing buffer, `2*a+48` 17.2 / 12.7 and `a*b+c` 28.4 / 24.4
+/// (see [`STREAM_MIN`]). Longer bodies stream on both (Intel: `exp(-a)*log1p(b)` 22.5 / 19.0,
+/// float32 `sin(a)**2+cos(b)**2` 7.5 / 6.5).
+fn one_pass_beats_streaming() -> bool {
+    static INTEL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *INTEL.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            // The vendor string is in ebx, edx, ecx of leaf 0.
+            let id = std::arch::x86_64::__cpuid(0);
+            [id.ebx, id.edx, id.ecx] == [0x756e_6547, 0x4965_6e69, 0x6c65_746e]
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        false
+    })
 }
 
 /// Whether `program`'s output of `bytes` bytes is streamed (`NDEXPR_STREAM=0|1` overrides, for
@@ -1357,16 +1382,16 @@ mod tests {
             .array("b", DType::F64)
             .array("c", DType::F64);
         let streams = |src: &str| super::streams_well(Expr::compile(src, &sig).unwrap().program());
-        for cheap in [
-            "2*a+48",
-            "a*b+c",
-            "sqrt(a)",
-            "a**3",
-            "a**-2.0",
-            "sin(a)**2+cos(b)**2",
-            "exp(-a)*log1p(b)",
-        ] {
-            assert!(streams(cheap), "{cheap}");
+        // One cheap instruction: as the vendor's cores prefer.
+        for cheap in ["2*a+48", "a*b+c", "sqrt(a)", "a**3", "a**-2.0"] {
+            assert_eq!(
+                streams(cheap),
+                !super::one_pass_beats_streaming(),
+                "{cheap}"
+            );
+        }
+        for longer in ["sin(a)**2+cos(b)**2", "exp(-a)*log1p(b)"] {
+            assert!(streams(longer), "{longer}");
         }
         for dear in [
             "tanh(a)",
