@@ -93,28 +93,15 @@ pub unsafe fn run<V: Vector>(n: usize, dst: *mut u8, args: &[*const u8; 3]) {
         *step = decode(link, chain.scalars);
     }
     let steps = &steps[..chain.links.len()];
-    let full = n / t * t;
-    let mut i = 0;
-    while i < full {
-        // SAFETY: elements i..i+t of every vector operand exist (i + t <= n); the tile's
-        // operands are all read before its results are stored, so a `dst` that is an operand
-        // (the same elements) is safe.
-        unsafe {
-            let acc = tile::<V>(steps, &at, i, &splats);
-            for (u, v) in acc.into_iter().enumerate() {
-                v.store(dst.add(i + u * V::LANES));
-            }
-        }
-        i += t;
-    }
-    if i < n {
-        // The last, partial tile: each vector operand's remaining elements are copied into its
-        // tile of `tail`, padded with zeros; the padding lanes' results are dropped.
-        let m = n - i;
+    // Elements i..i+m, m <= t, through a tile of copies: each vector operand's elements are
+    // copied into its tile of `tail`, padded with zeros; the padding lanes' results are
+    // dropped.
+    let partial = |i: usize, m: usize| {
+        let mut at = at;
         for (k, p) in at.iter_mut().enumerate().take(count) {
             if !p.is_null() {
-                // SAFETY: `p + i` addresses elements i..n of the operand; tile k of `tail`
-                // holds MAX_TILE >= t > m elements and is not the operand.
+                // SAFETY: `p + i` addresses elements i..i+m of the operand (i + m <= n); tile k
+                // of `tail` holds MAX_TILE >= t >= m elements and is not the operand.
                 unsafe {
                     let tile = tail.add(k * MAX_TILE);
                     std::ptr::copy_nonoverlapping(p.add(i), tile, m);
@@ -127,7 +114,7 @@ pub unsafe fn run<V: Vector>(n: usize, dst: *mut u8, args: &[*const u8; 3]) {
         }
         let mut out = [<V::Elem as super::num::Float>::ZERO; MAX_TILE];
         // SAFETY: every operand the links read now addresses t initialised elements; `out`
-        // holds t; dst holds m more.
+        // holds t; dst holds elements i..i+m, whose operands were copied before.
         unsafe {
             let acc = tile::<V>(steps, &at, 0, &splats);
             for (u, v) in acc.into_iter().enumerate() {
@@ -135,6 +122,33 @@ pub unsafe fn run<V: Vector>(n: usize, dst: *mut u8, args: &[*const u8; 3]) {
             }
             std::ptr::copy_nonoverlapping(out.as_ptr(), dst.add(i), m);
         }
+    };
+    // Over many elements, a first partial tile brings the stores to a cache line's start, so
+    // that the vector stores do not each straddle two lines (see `drive::aligned_loop`).
+    let size = std::mem::size_of::<V::Elem>();
+    let off = dst as usize % 64;
+    let head = match (64 - off) % 64 / size {
+        h if n >= 1024 && off.is_multiple_of(size) && h <= t => h,
+        _ => 0,
+    };
+    if head > 0 {
+        partial(0, head);
+    }
+    let mut i = head;
+    while i + t <= n {
+        // SAFETY: elements i..i+t of every vector operand exist (i + t <= n); the tile's
+        // operands are all read before its results are stored, so a `dst` that is an operand
+        // (the same elements) is safe.
+        unsafe {
+            let acc = tile::<V>(steps, &at, i, &splats);
+            for (u, v) in acc.into_iter().enumerate() {
+                v.store(dst.add(i + u * V::LANES));
+            }
+        }
+        i += t;
+    }
+    if i < n {
+        partial(i, n - i);
     }
 }
 
