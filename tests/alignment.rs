@@ -5,6 +5,9 @@
 //! and off, against the expression computed in plain Rust, bit for bit; the elements around
 //! the output view stay untouched.
 
+mod common;
+
+use common::Cube;
 use ndarray::{s, Array1};
 use ndexpr::kernels::{lookup_for, Isa};
 use ndexpr::vm::{eval_program_into, RunOptions};
@@ -26,23 +29,6 @@ fn values(n: usize, seed: u64) -> Vec<f64> {
             }
         })
         .collect()
-}
-
-/// NumPy's float `x**3` (C's pow; for float32 in float64, then rounded).
-trait Cube {
-    fn cube(self) -> Self;
-}
-
-impl Cube for f64 {
-    fn cube(self) -> f64 {
-        self.powf(3.0)
-    }
-}
-
-impl Cube for f32 {
-    fn cube(self) -> f32 {
-        (self as f64).powf(3.0) as f32
-    }
 }
 
 macro_rules! check {

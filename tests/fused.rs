@@ -3,6 +3,9 @@
 //! (contiguous, reversed, stepped, broadcast 0-d array, scalar variable) and in place, against
 //! the expression computed element by element in plain Rust, bit for bit.
 
+mod common;
+
+use common::Cube;
 use ndarray::{s, Array1, ArrayD, IxDyn};
 use ndexpr::bytecode::Op;
 use ndexpr::kernels::chain::MAX_TILE;
@@ -32,24 +35,6 @@ fn minimum<T: Copy + PartialOrd>(x: T, y: T) -> T {
         y
     } else {
         x
-    }
-}
-
-/// NumPy's float `x**3`: C's `pow` (for float32 in float64, where the cube of a float32 is one
-/// rounding from exact, then rounded to float32).
-trait Cube {
-    fn cube(self) -> Self;
-}
-
-impl Cube for f64 {
-    fn cube(self) -> f64 {
-        self.powf(3.0)
-    }
-}
-
-impl Cube for f32 {
-    fn cube(self) -> f32 {
-        (self as f64).powf(3.0) as f32
     }
 }
 

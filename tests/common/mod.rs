@@ -15,6 +15,24 @@ use ndarray::{ArrayViewD, Dimension};
 use ndexpr::types::DType;
 use num_complex::{Complex32, Complex64};
 
+/// NumPy's float `x**3`: C's `pow` (for float32 in float64, where the cube of a float32 is one
+/// rounding from exact, then rounded to float32).
+pub trait Cube {
+    fn cube(self) -> Self;
+}
+
+impl Cube for f64 {
+    fn cube(self) -> f64 {
+        self.powf(3.0)
+    }
+}
+
+impl Cube for f32 {
+    fn cube(self) -> f32 {
+        (self as f64).powf(3.0) as f32
+    }
+}
+
 /// A dtype-tagged view: what the differential tests hand to ndexpr (any strides, including
 /// negative and zero ones).
 #[derive(Debug, Clone)]
