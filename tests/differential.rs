@@ -1727,6 +1727,24 @@ mod known_bugs {
         assert!(got.is_err(), "{src}: ndexpr gave {got:?}");
     }
 
+    /// NumPy computes `7 ** b` before taking `np.imag` of it, so a negative `b` raises; ndexpr
+    /// made the zeros of a real operand's imaginary part without computing the operand (found
+    /// by `ndexpr_matches_reference`). Without a negative exponent both give zeros.
+    #[test]
+    fn negative_integer_power_under_imag() {
+        for (values, raises) in [(vec![1i8, -1, 2], true), (vec![1i8, 0, 2], false)] {
+            let vars = [("b", RefArray::I8(arr(&[3], values)))];
+            let views: Vec<(&str, RefView)> = vars.iter().map(|(n, a)| (*n, a.view())).collect();
+            let src = "sin(imag(7 ** real(b)))";
+            assert_eq!(common::reference_eval(src, &vars).is_err(), raises);
+            let got = common::run_ndexpr(src, &views, 1);
+            assert_eq!(got.is_err(), raises, "{src}: ndexpr gave {got:?}");
+            if !raises {
+                agree(src, &vars);
+            }
+        }
+    }
+
     /// npymath's `npy_cpow` returns 0+0j for a zero base and a positive real exponent before
     /// its `n == 1` shortcut, and multiplies `a*(a*a)` with unfused products for `n == 3`:
     /// NumPy gives `(-0-0j) ** 1 == 0+0j`, `(1-0j) ** 3 == 1-0j`, `(1+infj) ** 3 == -inf+nanj`;

@@ -619,6 +619,29 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// Whether computing `node` can raise at run time: it holds an integer power, whose
+    /// exponent the VM checks for negative values.
+    fn may_raise(&self, node: NodeId) -> bool {
+        let mut todo = vec![node];
+        let mut seen = std::collections::HashSet::new();
+        while let Some(id) = todo.pop() {
+            if !seen.insert(id) {
+                continue;
+            }
+            match self.dag.node(id) {
+                Node::Op { op, ty, args } => {
+                    if *op == Op::Power && ty.is_integer() {
+                        return true;
+                    }
+                    todo.extend(args);
+                }
+                Node::Reduce { arg, .. } => todo.push(*arg),
+                _ => {}
+            }
+        }
+        false
+    }
+
     /// Emits the node(s) for `op` over operands already of the loop's input dtypes.
     fn build(&mut self, op: Op, inputs: &[DType], out: DType, mut args: Vec<NodeId>) -> NodeId {
         let ty = match op {
@@ -627,10 +650,19 @@ impl<'a> Checker<'a> {
         };
         match op {
             Op::Real | Op::Imag if !ty.is_complex() => {
+                let zero = self.dag.constant_node(Scalar::Bool(false));
                 return if op == Op::Real {
                     args[0]
+                } else if self.may_raise(args[0]) {
+                    // NumPy computes the operand before taking its (zero) imaginary part, and
+                    // raises if an integer power in it meets a negative exponent: the zeros
+                    // are made from the operand, which the VM then computes and checks.
+                    let truth = self.dag.cast(args[0], DType::Bool);
+                    let none =
+                        self.dag
+                            .op(Op::LogicalAnd, DType::Bool, DType::Bool, vec![truth, zero]);
+                    self.dag.cast(none, out)
                 } else {
-                    let zero = self.dag.constant_node(Scalar::Bool(false));
                     self.dag.cast(zero, out)
                 };
             }
