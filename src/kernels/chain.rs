@@ -8,7 +8,9 @@
 //! does one pass). Here a tile of [`UNROLL`] vectors goes through every link before the next
 //! tile starts; only the operands are loaded and only the result is stored. The links are
 //! interpreted once per tile, which costs little beside the vector work. The vectors are
-//! explicit ([`super::vector`]): the tile must be registers, not memory.
+//! explicit ([`super::vector`]): the tile must be registers, not memory. A second tile, the
+//! slot, holds one value aside ([`Link::Keep`], [`Link::Merge`]), so that an operation of two
+//! computed values (`a**3 + 4*a**2`) stays in one chain.
 //!
 //! Each link computes what the instruction it replaces computes, bit for bit (the vector
 //! operations are the IEEE ones, `where` picks bits), so a chain gives the unfused program's
