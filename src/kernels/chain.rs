@@ -127,10 +127,8 @@ pub unsafe fn run<V: Vector>(n: usize, dst: *mut u8, args: &[*const u8; 3]) {
     };
     // Over many elements, a first partial tile brings the stores to a cache line's start, so
     // that the vector stores do not each straddle two lines (see `drive::aligned_loop`).
-    let size = std::mem::size_of::<V::Elem>();
-    let off = dst as usize % 64;
-    let head = match (64 - off) % 64 / size {
-        h if n >= 1024 && off.is_multiple_of(size) && h <= t => h,
+    let head = match super::drive::line_head(dst, n) {
+        h if h <= t => h,
         _ => 0,
     };
     if head > 0 {

@@ -510,19 +510,27 @@ unsafe fn body3<
 /// 256-bit stores, 4.2–4.8).
 #[inline(always)]
 fn aligned_loop<O>(d: *mut O, n: usize, mut body: impl FnMut(usize)) {
-    const LINE: usize = 64;
-    let size = std::mem::size_of::<O>();
-    let off = d as usize % LINE;
-    let split = if n >= 1024 && size > 0 && LINE.is_multiple_of(size) && off.is_multiple_of(size) {
-        ((LINE - off) % LINE / size).min(n)
-    } else {
-        0
-    };
+    let split = line_head(d, n);
     for i in 0..split {
         body(i);
     }
     for i in split..n {
         body(i);
+    }
+}
+
+/// How many of the `n` elements at `d` come before its first 64-byte boundary, when there are
+/// enough elements (1,024) for starting the vector stores there to pay; 0 otherwise, or when
+/// `d` is not aligned to its element size. Used by [`aligned_loop`] and the chain kernel.
+#[inline(always)]
+pub(super) fn line_head<O>(d: *const O, n: usize) -> usize {
+    const LINE: usize = 64;
+    let size = std::mem::size_of::<O>();
+    let off = d as usize % LINE;
+    if n >= 1024 && size > 0 && LINE.is_multiple_of(size) && off.is_multiple_of(size) {
+        ((LINE - off) % LINE / size).min(n)
+    } else {
+        0
     }
 }
 
