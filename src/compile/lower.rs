@@ -225,6 +225,12 @@ fn fuse_multiplies(dag: &Dag, body_nodes: &[NodeId], root: NodeId) -> Vec<Step> 
     }
     let floats = |ty: DType| matches!(ty, DType::F32 | DType::F64);
     let fusable = |ty: DType| ty.is_integer() || floats(ty);
+    let three = |e: NodeId| {
+        matches!(
+            dag.constant(e),
+            Some(Scalar::F64(3.0)) | Some(Scalar::F32(3.0))
+        )
+    };
     // The factors of a multiply (or a square: `x*x`, the same bits) that can be fused into its
     // single user.
     let product = |id: NodeId, ty: DType| match dag.node(id) {
@@ -251,12 +257,6 @@ fn fuse_multiplies(dag: &Dag, body_nodes: &[NodeId], root: NodeId) -> Vec<Step> 
             ty: *ty,
             args: args.clone(),
             links: Vec::new(),
-        };
-        let three = |e: NodeId| {
-            matches!(
-                dag.constant(e),
-                Some(Scalar::F64(3.0)) | Some(Scalar::F32(3.0))
-            )
         };
         if *op == Op::Power && floats(*ty) && dag.dtype(id) == *ty && three(args[1]) {
             // A cube is an operation of one operand, which a fused chain can take.
